@@ -1,0 +1,112 @@
+"""Relance: payment reminders for freelancers."""
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import DEFAULT_SECRET_KEY, ROOT, Defaults, from_environ
+from .extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
+
+
+def select_locale():
+    """The user's language, else the browser's; ``None`` outside requests."""
+    if not request:
+        return None
+    forced = getattr(g, "locale", None)
+    if forced:
+        return forced
+    if current_user and current_user.is_authenticated:
+        return current_user.language
+    return request.accept_languages.best_match(("fr", "en"), default="fr")
+
+
+def select_timezone():
+    if request and current_user and current_user.is_authenticated:
+        return current_user.timezone
+    return None
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def create_app(config=None):
+    """Build the Flask application; ``config`` (a dict) overrides the environment."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_object(Defaults)
+    app.config.update(from_environ(app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    if config:
+        app.config.update(config)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+
+    if app.config["RELANCE_ENV"] == "production" and app.config["SECRET_KEY"] in (
+        DEFAULT_SECRET_KEY,
+        "",
+        None,
+    ):
+        raise RuntimeError(
+            "RELANCE_ENV=production refuses to start with the default SECRET_KEY: "
+            "set SECRET_KEY to a long random value."
+        )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from . import auth_setup, errors, filters
+
+    auth_setup.init_app(app)
+    filters.init_app(app)
+    errors.init_app(app)
+
+    from .views import auth, clients, dev, home, invoices, pwa, settings
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(clients.bp)
+    app.register_blueprint(invoices.bp)
+    app.register_blueprint(settings.bp)
+    app.register_blueprint(pwa.bp)
+    if app.config["RELANCE_ENV"] != "production":
+        app.register_blueprint(dev.bp)
+
+    from . import cli
+
+    cli.init_app(app)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.headers.get("HX-Request"):
+            response.headers["Cache-Control"] = "no-store"
+        response.vary.add("HX-Request")
+        return response
+
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    return app

@@ -1,0 +1,70 @@
+"""Jinja filters and globals: money, dates and due states in the reader's language."""
+
+from flask_babel import format_date, format_datetime, get_locale, ngettext
+from flask_babel import gettext as _
+
+from . import clock
+from .money import format_money
+
+
+def _locale():
+    return str(get_locale() or "en")
+
+
+def money(cents, currency="EUR"):
+    return format_money(cents or 0, currency, _locale())
+
+
+def due_words(invoice, today=None):
+    """ "due in 3 days", "due today", "5 days overdue", "no due date", "paid"…"""
+    if invoice.status == "void":
+        return _("void")
+    if invoice.status == "paid":
+        return _("paid")
+    if invoice.due_on is None:
+        return _("no due date")
+    today = today or clock.today(invoice.account.timezone)
+    days = (invoice.due_on - today).days
+    if days == 0:
+        return _("due today")
+    if days == 1:
+        return _("due tomorrow")
+    if days > 0:
+        return ngettext("due in %(num)d day", "due in %(num)d days", days)
+    return ngettext("%(num)d day overdue", "%(num)d days overdue", -days)
+
+
+def due_tone(invoice, today=None):
+    """A CSS modifier for the due state: ok, soon, today, late, done."""
+    if invoice.status in ("paid", "void"):
+        return "done"
+    if invoice.due_on is None:
+        return "ok"
+    today = today or clock.today(invoice.account.timezone)
+    days = (invoice.due_on - today).days
+    if days < 0:
+        return "late"
+    if days == 0:
+        return "today"
+    return "soon" if days <= 7 else "ok"
+
+
+def date_filter(value, fmt="medium"):
+    if value is None:
+        return ""
+    return format_date(value, fmt)
+
+
+def datetime_filter(value, fmt="medium"):
+    if value is None:
+        return ""
+    return format_datetime(value, fmt)
+
+
+def init_app(app):
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["date"] = date_filter
+    app.jinja_env.filters["datetime"] = datetime_filter
+    app.jinja_env.filters["due_words"] = due_words
+    app.jinja_env.filters["due_tone"] = due_tone
+    app.jinja_env.globals["current_locale"] = _locale

@@ -1,0 +1,306 @@
+"""Forms (Flask-WTF: validation + CSRF). Labels are lazy so they follow the locale."""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from .money import CURRENCIES, AmountError, parse_amount
+
+TIMEZONES = frozenset(available_timezones())
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+
+
+class MoneyField(StringField):
+    """A text field read as integer cents (``1 234,56`` → 123456)."""
+
+    def process_formdata(self, valuelist):
+        self.raw = valuelist[0] if valuelist else ""
+        self.data = None
+        if self.raw.strip():
+            try:
+                self.data = parse_amount(self.raw)
+            except AmountError as error:
+                self.data = None
+                raise ValueError(_(str(error))) from None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return f"{self.data // 100}.{self.data % 100:02d}"
+
+
+class QuantityField(StringField):
+    """A quantity read as thousandths (``1,5`` → 1500)."""
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip().replace(",", ".").replace(" ", "")
+        self.data = None
+        if not raw:
+            return
+        whole, _sep, frac = raw.partition(".")
+        if not whole.isdigit() and whole != "" or (frac and not frac.isdigit()) or len(frac) > 3:
+            raise ValueError(_("Enter a quantity such as 1, 2.5 or 0.125."))
+        self.data = int(whole or 0) * 1000 + int((frac + "000")[:3])
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        text = f"{self.data / 1000:.3f}".rstrip("0").rstrip(".")
+        return text
+
+
+class Email:
+    """An email address's syntax (no DNS look-up; ``.test`` domains allowed for demos)."""
+
+    def __init__(self, message=None):
+        self.message = message
+
+    def __call__(self, form, field):
+        value = (field.data or "").strip()
+        if not value:
+            return
+        try:
+            validate_email(value, check_deliverability=False, test_environment=True)
+        except EmailNotValidError:
+            raise ValidationError(
+                self.message or _("Enter an email address such as name@example.com.")
+            ) from None
+        field.data = value
+
+
+def valid_timezone(form, field):
+    if field.data and field.data not in TIMEZONES:
+        raise ValidationError(_("Choose a time zone from the list, such as Europe/Paris."))
+
+
+def strong_enough(form, field):
+    if field.data and len(field.data) < 8:
+        raise ValidationError(_("Use at least 8 characters."))
+
+
+class RegisterForm(FlaskForm):
+    business_name = StringField(_l("Business name"), [InputRequired(), Length(max=200)])
+    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    password = PasswordField(_l("Password"), [InputRequired(), strong_enough, Length(max=200)])
+    timezone = HiddenField(default="Europe/Paris", validators=[Optional(), valid_timezone])
+    submit = SubmitField(_l("Register"))
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    password = PasswordField(_l("Password"), [InputRequired(), Length(max=200)])
+    remember = BooleanField(_l("Keep me logged in"), default=True)
+    submit = SubmitField(_l("Log in"))
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    submit = SubmitField(_l("Send me a reset link"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), [InputRequired(), strong_enough, Length(max=200)])
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        [InputRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+    )
+    submit = SubmitField(_l("Set the new password"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), [InputRequired()])
+    password = PasswordField(_l("New password"), [InputRequired(), strong_enough, Length(max=200)])
+    submit = SubmitField(_l("Change password"))
+
+
+class ChangeEmailForm(FlaskForm):
+    email = StringField(_l("New email"), [InputRequired(), Email(), Length(max=254)])
+    current = PasswordField(_l("Current password"), [InputRequired()])
+    submit = SubmitField(_l("Change email"))
+
+
+class DeleteAccountForm(FlaskForm):
+    current = PasswordField(_l("Password"), [InputRequired()])
+    submit = SubmitField(_l("Delete my account and all its data"))
+
+
+class ProfileForm(FlaskForm):
+    business_name = StringField(_l("Business name"), [InputRequired(), Length(max=200)])
+    address = TextAreaField(_l("Postal address"), [Optional(), Length(max=1000)])
+    company_number = StringField(_l("Company registration number"), [Length(max=50)])
+    vat_number = StringField(_l("VAT number"), [Length(max=50)])
+    reply_to_email = StringField(_l("Reply-to email"), [Optional(), Email(), Length(max=254)])
+    language = SelectField(_l("Language"), choices=LANGUAGES)
+    timezone = StringField(_l("Time zone"), [InputRequired(), valid_timezone])
+    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
+    iban = StringField(_l("IBAN"), [Optional(), Length(max=42)])
+    bic = StringField(_l("BIC"), [Optional(), Length(max=11)])
+    submit = SubmitField(_l("Save"))
+
+    def validate_iban(self, field):
+        iban = (field.data or "").replace(" ", "").upper()
+        field.data = iban
+        if not iban:
+            return
+        if len(iban) < 15 or not iban[:2].isalpha() or not iban[2:].isalnum():
+            raise ValidationError(_("This IBAN does not look right."))
+        digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
+        if int(digits) % 97 != 1:
+            raise ValidationError(_("This IBAN's check digits are wrong: please check it."))
+
+    def validate_bic(self, field):
+        bic = (field.data or "").replace(" ", "").upper()
+        field.data = bic
+        if bic and (len(bic) not in (8, 11) or not bic.isalnum()):
+            raise ValidationError(_("A BIC has 8 or 11 letters and digits."))
+
+
+def client_kind_choices():
+    return [("business", _l("Business")), ("consumer", _l("Consumer"))]
+
+
+class ClientForm(FlaskForm):
+    name = StringField(_l("Name"), [InputRequired(), Length(max=200)])
+    email = StringField(_l("Email"), [Optional(), Email(), Length(max=254)])
+    language = SelectField(_l("Language"), choices=LANGUAGES)
+    country = SelectField(
+        _l("Country"),
+        choices=[
+            ("FR", _l("France")),
+            ("BE", _l("Belgium")),
+            ("CA", _l("Canada")),
+            ("CH", _l("Switzerland")),
+            ("LU", _l("Luxembourg")),
+            ("GB", _l("United Kingdom")),
+            ("DE", _l("Germany")),
+            ("ES", _l("Spain")),
+            ("IT", _l("Italy")),
+            ("NL", _l("Netherlands")),
+            ("US", _l("United States")),
+        ],
+    )
+    kind = SelectField(_l("Type"), choices=client_kind_choices())
+    address = TextAreaField(_l("Postal address"), [Optional(), Length(max=1000)])
+    notes = TextAreaField(_l("Notes"), [Optional(), Length(max=5000)])
+    reminders_paused = BooleanField(_l("Pause reminders for this client"))
+    submit = SubmitField(_l("Save client"))
+
+
+class LineForm(Form):
+    description = StringField(_l("Description"), [Optional(), Length(max=500)])
+    quantity = QuantityField(_l("Quantity"), default=1000)
+    unit_price = MoneyField(_l("Unit price"))
+    vat_rate = StringField(_l("VAT %"), default="0")
+
+    def validate_vat_rate(self, field):
+        raw = (field.data or "0").strip().replace(",", ".").rstrip("%").strip() or "0"
+        try:
+            scaled = Decimal(raw) * 100
+        except InvalidOperation:
+            raise ValidationError(_("Enter a rate such as 20 or 5.5.")) from None
+        if scaled != scaled.to_integral_value():
+            raise ValidationError(_("Use at most two decimals."))
+        value = int(scaled)
+        if not 0 <= value <= 10000:
+            raise ValidationError(_("The rate is between 0 and 100."))
+        self.vat_rate_bp = value
+
+
+def payment_method_choices():
+    return [
+        ("transfer", _l("Bank transfer")),
+        ("direct_debit", _l("Direct debit")),
+        ("card", _l("Card")),
+        ("cash", _l("Cash")),
+        ("cheque", _l("Cheque")),
+        ("other", _l("Other")),
+    ]
+
+
+class InvoiceForm(FlaskForm):
+    client_id = SelectField(_l("Client"), coerce=str, validate_choice=False)
+    new_client_name = StringField(_l("New client's name"), [Optional(), Length(max=200)])
+    new_client_email = StringField(_l("New client's email"), [Optional(), Email(), Length(max=254)])
+    number = StringField(_l("Invoice number"), [InputRequired(), Length(max=40)])
+    amount = MoneyField(_l("Amount"))
+    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
+    issued_on = DateField(_l("Issue date"), [InputRequired()])
+    due_on = DateField(_l("Due date"), [Optional()])
+    terms_days = IntegerField(_l("Payment terms (days)"), [Optional(), NumberRange(min=0, max=365)])
+    lines = FieldList(FormField(LineForm), min_entries=1, max_entries=100)
+    payment_method = SelectField(_l("Payment method"), choices=payment_method_choices())
+    instalment_plan = BooleanField(_l("Pre-authorised instalment plan (direct debit)"))
+    reminders_enabled = BooleanField(_l("Send payment reminders"), default=True)
+    notes = TextAreaField(_l("Notes"), [Optional(), Length(max=5000)])
+    add_line = SubmitField(_l("Add a line"))
+    submit = SubmitField(_l("Create invoice"))
+
+    def filled_lines(self):
+        return [entry for entry in self.lines if (entry.form.description.data or "").strip()]
+
+    def validate_due_on(self, field):
+        if field.data and self.issued_on.data and field.data < self.issued_on.data:
+            raise ValidationError(_("The due date cannot be before the issue date."))
+
+    def validate_issued_on(self, field):
+        if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 1, 1):
+            raise ValidationError(_("Enter a date between 2000 and 2100."))
+
+
+class PaymentForm(FlaskForm):
+    amount = MoneyField(_l("Amount"), [InputRequired(message=_l("Enter an amount."))])
+    paid_on = DateField(_l("Payment date"), [InputRequired()])
+    method = SelectField(_l("Method"), choices=payment_method_choices())
+    reference = StringField(_l("Reference"), [Optional(), Length(max=140)])
+    submit = SubmitField(_l("Record payment"))
+
+
+def sent_via_choices():
+    return [
+        ("email_other", _l("By email, outside Relance")),
+        ("post", _l("By post")),
+        ("hand", _l("By hand")),
+    ]
+
+
+class MarkSentForm(FlaskForm):
+    via = SelectField(_l("How was it sent?"), choices=sent_via_choices())
+    sent_on = DateField(_l("Date sent"), [InputRequired()])
+    submit = SubmitField(_l("Mark as sent"))
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token, for one-click actions."""
+
+    submit = SubmitField(_l("Confirm"))

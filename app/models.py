@@ -1,0 +1,249 @@
+"""SQLAlchemy models. Money is integer cents; ``*_at`` are aware UTC datetimes;
+``*_on`` are calendar dates in the account's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import clock
+from .extensions import db
+
+
+class UTCDateTime(TypeDecorator):
+    """A DateTime that always stores UTC and always loads aware datetimes.
+
+    SQLite keeps no offset; without this, comparing with ``clock.now()`` breaks.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _now():
+    return clock.now()
+
+
+LANGUAGE_CHOICES = ("fr", "en")
+INVOICE_STATUSES = ("draft", "sent", "paid", "void")
+SENT_VIA = ("email_relance", "email_other", "post", "hand")
+PAYMENT_METHODS = ("transfer", "direct_debit", "card", "cash", "cheque", "other")
+CLIENT_KINDS = ("business", "consumer")
+
+
+class Account(UserMixin, db.Model):
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased: the address is unique whatever its case.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Bumped on password change: every other session is logged out.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    business_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(Text, default="")
+    company_number: Mapped[str] = mapped_column(String(50), default="")
+    vat_number: Mapped[str] = mapped_column(String(50), default="")
+    reply_to_email: Mapped[str] = mapped_column(String(254), default="")
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    iban: Mapped[str] = mapped_column(String(34), default="")
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    # Payment reminder settings (DESIGN.md rule 1).
+    reminders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminder_mode: Mapped[str] = mapped_column(String(10), default="auto")
+    reminder_offsets: Mapped[str] = mapped_column(String(100), default="-3,0,3,7")
+    reminder_send_time: Mapped[str] = mapped_column(String(5), default="09:00")
+    reminder_skip_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    clients = relationship("Client", back_populates="account", cascade="all, delete-orphan")
+    invoices = relationship("Invoice", back_populates="account", cascade="all, delete-orphan")
+    events = relationship("Event", back_populates="account", cascade="all, delete-orphan")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @staticmethod
+    def normalise_email(email: str) -> str:
+        return (email or "").strip().lower()
+
+
+class Client(db.Model):
+    __tablename__ = "client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    country: Mapped[str] = mapped_column(String(2), default="FR")
+    kind: Mapped[str] = mapped_column(String(10), default="business")
+    address: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    reminders_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    account = relationship("Account", back_populates="clients")
+    invoices = relationship("Invoice", back_populates="client")
+
+    __table_args__ = (Index("ix_client_account_name", "account_id", "name"),)
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), index=True)
+    number: Mapped[str] = mapped_column(String(40))
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    terms_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # Sum of the payments, kept in step by app/invoicing.py in the same transaction.
+    paid_cents: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    sent_via: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    payment_method: Mapped[str] = mapped_column(String(20), default="transfer")
+    instalment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    account = relationship("Account", back_populates="invoices")
+    client = relationship("Client", back_populates="invoices")
+    lines = relationship(
+        "InvoiceLine",
+        back_populates="invoice",
+        cascade="all, delete-orphan",
+        order_by="InvoiceLine.position",
+    )
+    payments = relationship(
+        "Payment",
+        back_populates="invoice",
+        cascade="all, delete-orphan",
+        order_by="Payment.paid_on",
+    )
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "number", name="uq_invoice_account_number"),
+        CheckConstraint("total_cents >= 0", name="total_not_negative"),
+        CheckConstraint("paid_cents >= 0", name="paid_not_negative"),
+        Index("ix_invoice_account_status_due", "account_id", "status", "due_on"),
+    )
+
+    @property
+    def balance_cents(self) -> int:
+        return max(self.total_cents - self.paid_cents, 0)
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status == "sent"
+            and self.due_on is not None
+            and self.balance_cents > 0
+            and self.due_on < clock.today(self.account.timezone)
+        )
+
+
+class InvoiceLine(db.Model):
+    __tablename__ = "invoice_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(String(500))
+    # Thousandths of a unit, so 1.5 days is 1500: no floats anywhere.
+    quantity_milli: Mapped[int] = mapped_column(Integer, default=1000)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    # Basis points: 20 % is 2000.
+    vat_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
+
+    invoice = relationship("Invoice", back_populates="lines")
+
+
+class Payment(db.Model):
+    __tablename__ = "payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    paid_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(20), default="transfer")
+    reference: Mapped[str] = mapped_column(String(140), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    invoice = relationship("Invoice", back_populates="payments")
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+
+class Event(db.Model):
+    """Something that happened on the account, for "Recent activity" and the history."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    account = relationship("Account", back_populates="events")
+    invoice = relationship("Invoice")
+
+    __table_args__ = (Index("ix_event_account_created", "account_id", "created_at"),)
+
+
+def account_count() -> int:
+    return db.session.scalar(db.select(func.count(Account.id)))

@@ -1,0 +1,45 @@
+"""Development only: the messages caught by the local SMTP sink (`make run`)."""
+
+import email
+from email import policy
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template
+
+bp = Blueprint("dev", __name__, url_prefix="/dev")
+
+
+def outbox_dir():
+    return Path(current_app.instance_path) / "outbox"
+
+
+def _read(path):
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    body = message.get_body(preferencelist=("plain", "html"))
+    html = message.get_body(preferencelist=("html",))
+    return {
+        "id": path.stem,
+        "subject": message["subject"],
+        "from": message["from"],
+        "to": message["x-rcpt-to"] or message["to"],
+        "date": message["date"],
+        "text": body.get_content() if body else "",
+        "html": html.get_content() if html else "",
+    }
+
+
+@bp.route("/outbox")
+def outbox():
+    folder = outbox_dir()
+    paths = sorted(folder.glob("*.eml"), reverse=True)[:100] if folder.exists() else []
+    return render_template("dev/outbox.html", messages=[_read(p) for p in paths])
+
+
+@bp.route("/outbox/<message_id>")
+def outbox_message(message_id):
+    if not message_id.replace("-", "").isalnum():
+        abort(404)
+    path = outbox_dir() / f"{message_id}.eml"
+    if not path.exists():
+        abort(404)
+    return render_template("dev/message.html", message=_read(path))

@@ -1,0 +1,74 @@
+"""Home ("Today"): what is overdue, what is due this week, what needs attention."""
+
+from datetime import timedelta
+
+from flask import Blueprint, redirect, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
+
+from .. import clock
+from ..extensions import db
+from ..models import Client, Event, Invoice
+from . import render
+
+bp = Blueprint("home", __name__)
+
+
+def totals_by_currency(account_id, *conditions):
+    rows = db.session.execute(
+        select(Invoice.currency, func.sum(Invoice.total_cents - Invoice.paid_cents))
+        .where(Invoice.account_id == account_id, Invoice.status == "sent", *conditions)
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    ).all()
+    return [(currency, cents) for currency, cents in rows if cents]
+
+
+@bp.route("/")
+def root():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/today")
+@login_required
+def index():
+    today = clock.today(current_user.timezone)
+    week_end = today + timedelta(days=7)
+    overdue = totals_by_currency(current_user.id, Invoice.due_on < today)
+    due_week = totals_by_currency(current_user.id, Invoice.due_on >= today, Invoice.due_on < week_end)
+    attention = db.session.scalars(
+        select(Invoice)
+        .join(Invoice.client)
+        .options(contains_eager(Invoice.client))
+        .where(
+            Invoice.account_id == current_user.id,
+            Invoice.status == "sent",
+            Invoice.due_on.is_not(None),
+            Invoice.due_on < week_end,
+        )
+        .order_by(Invoice.due_on, Invoice.id)
+        .limit(10)
+    ).all()
+    drafts = db.session.scalar(
+        select(func.count(Invoice.id)).where(Invoice.account_id == current_user.id, Invoice.status == "draft")
+    )
+    events = db.session.scalars(
+        select(Event)
+        .where(Event.account_id == current_user.id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(8)
+    ).all()
+    has_clients = db.session.scalar(select(func.count(Client.id)).where(Client.account_id == current_user.id))
+    return render(
+        "home.html",
+        overdue=overdue,
+        due_week=due_week,
+        attention=attention,
+        drafts=drafts,
+        events=events,
+        has_clients=has_clients,
+        today=today,
+    )

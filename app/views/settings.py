@@ -1,0 +1,134 @@
+"""Settings: the business profile, and the account (password, email, export, delete)."""
+
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from .. import clock
+from ..export import delete_account, export_zip
+from ..extensions import db
+from ..forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ConfirmForm,
+    DeleteAccountForm,
+    ProfileForm,
+)
+from ..models import Account
+from . import render
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+@bp.route("/")
+@login_required
+def index():
+    return render("settings/index.html")
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = ProfileForm(obj=current_user if request.method == "GET" else None)
+    if form.validate_on_submit():
+        account = current_user
+        account.business_name = form.business_name.data.strip()
+        account.address = (form.address.data or "").strip()
+        account.company_number = (form.company_number.data or "").strip()
+        account.vat_number = (form.vat_number.data or "").strip()
+        account.reply_to_email = (form.reply_to_email.data or "").strip().lower()
+        account.language = form.language.data
+        account.timezone = form.timezone.data
+        account.currency = form.currency.data
+        account.iban = form.iban.data or ""
+        account.bic = form.bic.data or ""
+        db.session.commit()
+        flash(_("Profile saved."), "success")
+        return redirect(url_for("settings.profile"))
+    return render("settings/profile.html", form=form, status=422 if form.errors else 200)
+
+
+def _account_page(status=200, **forms):
+    return render(
+        "settings/account.html",
+        password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
+        email_form=forms.get("email_form") or ChangeEmailForm(formdata=None),
+        delete_form=forms.get("delete_form") or DeleteAccountForm(formdata=None),
+        confirm_form=ConfirmForm(formdata=None),
+        status=status,
+    )
+
+
+@bp.route("/account")
+@login_required
+def account():
+    return _account_page()
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current.data):
+            form.current.errors.append(_("This is not your current password."))
+        else:
+            current_user.set_password(form.password.data)
+            # Other sessions (a lost phone…) are logged out; this one continues.
+            current_user.session_version += 1
+            db.session.commit()
+            login_user(current_user._get_current_object(), remember=True)
+            flash(_("Password changed. Your other sessions are logged out."), "success")
+            return redirect(url_for("settings.account"))
+    return _account_page(status=422, password_form=form)
+
+
+@bp.route("/account/email", methods=["POST"])
+@login_required
+def change_email():
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        email = Account.normalise_email(form.email.data)
+        taken = db.session.scalar(
+            select(Account.id).where(Account.email == email, Account.id != current_user.id)
+        )
+        if not current_user.check_password(form.current.data):
+            form.current.errors.append(_("This is not your current password."))
+        elif taken:
+            form.email.errors.append(_("Another account already uses this email."))
+        else:
+            current_user.email = email
+            db.session.commit()
+            flash(_("Email changed to %(email)s.", email=email), "success")
+            return redirect(url_for("settings.account"))
+    return _account_page(status=422, email_form=form)
+
+
+@bp.route("/account/export", methods=["POST"])
+@login_required
+def export():
+    if not ConfirmForm().validate_on_submit():
+        return _account_page(status=400)
+    data = export_zip(current_user)
+    filename = f"relance-export-{clock.today(current_user.timezone).isoformat()}.zip"
+    return Response(
+        data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/account/delete", methods=["POST"])
+@login_required
+def delete():
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        if current_user.check_password(form.current.data):
+            account = current_user._get_current_object()
+            logout_user()
+            delete_account(account)
+            flash(_("Your account and all its data are deleted."), "info")
+            return redirect(url_for("auth.login"))
+        form.current.errors.append(_("This is not your password: nothing was deleted."))
+    return _account_page(status=422, delete_form=form)

@@ -1,0 +1,57 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+
+  if (window.htmx) {
+    // Let form errors (422) replace the form in place; other errors stay errors.
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "422", swap: true },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  }
+
+  function once(el) {
+    if (el.dataset.enhanced) return false;
+    el.dataset.enhanced = "1";
+    return true;
+  }
+
+  function setup(root) {
+    // Registration: the browser knows the time zone better than a default.
+    root.querySelectorAll("[data-browser-timezone]").forEach(function (input) {
+      try {
+        var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        if (zone && (!input.value || input.value === "Europe/Paris")) input.value = zone;
+      } catch (e) { /* keep the default */ }
+    });
+
+    // Invoice form: show the new-client fields only when "+ New client" is chosen.
+    root.querySelectorAll("[data-new-client-picker]").forEach(function (select) {
+      if (!once(select)) return;
+      var fields = select.form && select.form.querySelector("[data-new-client-fields]");
+      if (!fields) return;
+      var sync = function () { fields.hidden = select.value !== "new"; };
+      select.addEventListener("change", sync);
+      sync();
+    });
+
+    // Destructive buttons ask first.
+    root.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      if (!once(form)) return;
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setup(document); });
+  document.addEventListener("htmx:load", function (event) { setup(event.detail.elt); });
+
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    });
+  }
+})();
