@@ -1,22 +1,28 @@
-"""Start the RQ worker (with its scheduler) that sends Relance's mail.
+"""Start a Relance worker: an RQ worker (with RQ's scheduler) that sends mail, and
+the periodic reminder tick. No application logic here: see app/jobs.py and
+app/reminders/.
 
-No application logic here: jobs live in app/jobs.py.
+Run as many as you like, on any number of machines: ticks and sends are safe to
+run concurrently (exactly-once is kept in the database).
 """
 
 import logging
+import os
 import sys
+import threading
 import time
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
 
 from app import create_app
+from app.reminders.dispatch import QUEUE, tick
 
-QUEUES = ("relance",)
+log = logging.getLogger("relance.worker")
 
 
-def wait_for_redis(url: str, attempts: int = 60) -> Redis:
+def wait_for_redis(url: str, attempts: int = 120) -> Redis:
     connection = Redis.from_url(url)
     for _ in range(attempts):
         try:
@@ -27,13 +33,36 @@ def wait_for_redis(url: str, attempts: int = 60) -> Redis:
     sys.exit(f"Redis is not reachable at {url}")
 
 
+def tick_forever(app, connection: Redis, every: int, stop: threading.Event) -> None:
+    """Run the tick every ``every`` seconds; a Redis lock keeps N workers from piling up."""
+    while not stop.is_set():
+        try:
+            if connection.set("relance:tick-lock", os.getpid(), nx=True, ex=max(every - 5, 1)):
+                with app.app_context():
+                    report = tick()
+                log.info("tick: %s", report)
+        except Exception:  # keep ticking: one bad pass must not stop reminders for good
+            log.exception("tick failed")
+        stop.wait(every)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app()
     connection = wait_for_redis(app.config["REDIS_URL"])
-    queues = [Queue(name, connection=connection) for name in QUEUES]
-    worker = Worker(queues, connection=connection)
-    worker.work(with_scheduler=True)
+    every = int(os.environ.get("RELANCE_TICK_SECONDS", "300"))
+    stop = threading.Event()
+    ticker = threading.Thread(
+        target=tick_forever, args=(app, connection, every, stop), name="tick", daemon=True
+    )
+    ticker.start()
+    # SimpleWorker: no fork per job (tens of ms each); jobs are batches of ids.
+    worker = SimpleWorker([Queue(QUEUE, connection=connection)], connection=connection)
+    with app.app_context():
+        try:
+            worker.work(with_scheduler=True)
+        finally:
+            stop.set()
 
 
 if __name__ == "__main__":

@@ -32,13 +32,24 @@ def select_timezone():
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, _record):
+def _sqlite_pragmas(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # We issue BEGIN ourselves (below): pysqlite's implicit one is deferred.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(connection):
+    # A deferred transaction that reads and then writes fails at once with
+    # "database is locked" when another process wrote in between; IMMEDIATE takes
+    # the write lock up front and waits for it (busy_timeout) instead.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_app(config=None):

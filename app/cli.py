@@ -10,6 +10,8 @@ from .config import ROOT
 
 
 def init_app(app):
+    init_reminders_cli(app)
+
     @app.cli.command("demo")
     @click.option("--email", default="demo@relance.test", show_default=True)
     @click.option("--password", default="demo-password", show_default=True)
@@ -50,3 +52,52 @@ def init_app(app):
         pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", "messages.pot", ".")
         pybabel("init", "-i", "messages.pot", "-d", "translations", "-l", language)
         Path(ROOT / "messages.pot").unlink()
+
+
+def init_reminders_cli(app):
+    @app.cli.group("reminders")
+    def reminders():
+        """The reminder engine: one tick, or the counts per state."""
+
+    @reminders.command("tick")
+    @click.option(
+        "--now", "now_text", default=None, help="Run as if it were this moment (ISO 8601 with offset)."
+    )
+    @click.option("--queue", is_flag=True, help="Queue the sends for the workers instead of sending here.")
+    def tick_command(now_text, queue):
+        """Plan and send what is due, in this process (no worker needed)."""
+        from datetime import datetime
+
+        from . import clock
+        from .reminders.dispatch import tick
+
+        if now_text:
+            try:
+                moment = datetime.fromisoformat(now_text)
+            except ValueError:
+                raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:00:00+01:00") from None
+            if moment.tzinfo is None:
+                raise click.BadParameter("give a time zone offset, e.g. +01:00")
+            clock.set_now(moment)
+        try:
+            report = tick(inline=not queue)
+        finally:
+            if now_text:
+                clock.set_now(None)
+        click.echo(
+            f"planned {report.planned}, skipped {report.skipped}, lost {report.lost}, "
+            f"enqueued {report.enqueued}, outcomes {report.outcomes or '{}'}, "
+            f"digests {report.digests}"
+        )
+
+    @reminders.command("status")
+    def status_command():
+        """Print how many reminders are in each state."""
+        from sqlalchemy import func, select
+
+        from .extensions import db
+        from .models import REMINDER_STATES, Reminder
+
+        counts = dict(db.session.execute(select(Reminder.state, func.count()).group_by(Reminder.state)).all())
+        for state in REMINDER_STATES:
+            click.echo(f"{state:18} {counts.get(state, 0)}")

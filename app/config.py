@@ -39,6 +39,8 @@ def from_environ(instance_path):
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Where people reach the web app; used for links in emails sent by the worker.
+        "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000"),
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from . import clock
 from .extensions import db
 from .models import Event, Invoice, InvoiceLine, Payment
+from .reminders import planning
 
 
 class InvoiceRuleError(ValueError):
@@ -123,6 +124,7 @@ def record_payment(
     )
     invoice.payments.append(payment)
     refresh_status(invoice)
+    planning.replan(invoice)
     log(invoice, "payment_recorded", str(amount_cents))
     return payment
 
@@ -145,6 +147,7 @@ def update_payment(
     payment.method = method
     payment.reference = reference
     refresh_status(invoice)
+    planning.replan(invoice)
     log(invoice, "payment_updated", str(amount_cents))
 
 
@@ -152,6 +155,7 @@ def delete_payment(invoice: Invoice, payment: Payment) -> None:
     invoice.payments.remove(payment)
     db.session.delete(payment)
     refresh_status(invoice)
+    planning.replan(invoice)
     log(invoice, "payment_deleted", str(payment.amount_cents))
 
 
@@ -163,6 +167,7 @@ def mark_sent(invoice: Invoice, via: str, sent_at: datetime | None = None) -> No
     if invoice.status == "draft":
         invoice.status = "sent"
     refresh_status(invoice)
+    planning.replan(invoice)
     log(invoice, "invoice_sent", via)
 
 
@@ -173,6 +178,7 @@ def void(invoice: Invoice) -> None:
         raise InvoiceRuleError(_l("Payments were recorded on this invoice: delete them before voiding it."))
     invoice.status = "void"
     invoice.voided_at = clock.now()
+    planning.replan(invoice)
     log(invoice, "invoice_voided")
 
 

@@ -58,6 +58,18 @@ def _now():
     return clock.now()
 
 
+class ScalarDefaults:
+    """Apply the columns' scalar defaults at construction, not only at INSERT, so a
+    new object reads ``reminders_enabled == True`` before it is flushed."""
+
+    def __init__(self, **kwargs):
+        for column in self.__table__.columns:
+            default = column.default
+            if column.key not in kwargs and default is not None and default.is_scalar:
+                kwargs[column.key] = default.arg
+        super().__init__(**kwargs)
+
+
 LANGUAGE_CHOICES = ("fr", "en")
 INVOICE_STATUSES = ("draft", "sent", "paid", "void")
 SENT_VIA = ("email_relance", "email_other", "post", "hand")
@@ -65,7 +77,7 @@ PAYMENT_METHODS = ("transfer", "direct_debit", "card", "cash", "cheque", "other"
 CLIENT_KINDS = ("business", "consumer")
 
 
-class Account(UserMixin, db.Model):
+class Account(ScalarDefaults, UserMixin, db.Model):
     __tablename__ = "account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +102,8 @@ class Account(UserMixin, db.Model):
     reminder_offsets: Mapped[str] = mapped_column(String(100), default="-3,0,3,7")
     reminder_send_time: Mapped[str] = mapped_column(String(5), default="09:00")
     reminder_skip_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Day (account time zone) of the last "failed or unknown reminders" digest.
+    digest_sent_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
     clients = relationship("Client", back_populates="account", cascade="all, delete-orphan")
@@ -110,7 +124,7 @@ class Account(UserMixin, db.Model):
         return (email or "").strip().lower()
 
 
-class Client(db.Model):
+class Client(ScalarDefaults, db.Model):
     __tablename__ = "client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -131,7 +145,7 @@ class Client(db.Model):
     __table_args__ = (Index("ix_client_account_name", "account_id", "name"),)
 
 
-class Invoice(db.Model):
+class Invoice(ScalarDefaults, db.Model):
     __tablename__ = "invoice"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,6 +167,9 @@ class Invoice(db.Model):
     payment_method: Mapped[str] = mapped_column(String(20), default="transfer")
     instalment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # When the planner must look at this invoice again (its next schedule step), or
+    # NULL when no automatic reminder can come. Indexed: a tick reads only due rows.
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
 
@@ -192,7 +209,7 @@ class Invoice(db.Model):
         )
 
 
-class InvoiceLine(db.Model):
+class InvoiceLine(ScalarDefaults, db.Model):
     __tablename__ = "invoice_line"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -208,7 +225,7 @@ class InvoiceLine(db.Model):
     invoice = relationship("Invoice", back_populates="lines")
 
 
-class Payment(db.Model):
+class Payment(ScalarDefaults, db.Model):
     __tablename__ = "payment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,7 +242,7 @@ class Payment(db.Model):
     __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
 
 
-class Event(db.Model):
+class Event(ScalarDefaults, db.Model):
     """Something that happened on the account, for "Recent activity" and the history."""
 
     __tablename__ = "event"
@@ -243,6 +260,64 @@ class Event(db.Model):
     invoice = relationship("Invoice")
 
     __table_args__ = (Index("ix_event_account_created", "account_id", "created_at"),)
+
+
+REMINDER_STATES = (
+    "scheduled",  # decided, waiting for a worker (or for its retry time)
+    "awaiting_approval",  # ask-me-first mode: prepared, not sent until the owner says so
+    "held",  # eligible but held (a client's answer, a payment to review)
+    "sending",  # claimed by a worker, lease running
+    "sent",
+    "cancelled",  # no longer eligible when it was time to send (reason says why)
+    "skipped",  # never sent on purpose (superseded, no email…)
+    "failed",  # refused by the mail server; retried while next_attempt_at is set
+    "unknown",  # the outcome of the SMTP transaction is uncertain: never resent automatically
+)
+
+
+class Reminder(ScalarDefaults, db.Model):
+    """One message to one client (or the invoice's own email), with its outcome.
+
+    ``key`` is the idempotency key, UNIQUE: (invoice, step) for an automatic
+    reminder, a key minted with the form for a click. Writing the row is the
+    decision to send; a worker claims it with a conditional UPDATE.
+    """
+
+    __tablename__ = "reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # "step": automatic reminder of a schedule step; "invoice": the invoice's own email.
+    kind: Mapped[str] = mapped_column(String(20), default="step")
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    step_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    step_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="scheduled")
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    recipient: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    invoice = relationship("Invoice")
+    client = relationship("Client")
+
+    __table_args__ = (
+        Index("ix_reminder_state_next", "state", "next_attempt_at"),
+        Index("ix_reminder_account_updated", "account_id", "updated_at"),
+    )
 
 
 def account_count() -> int:

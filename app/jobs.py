@@ -1,0 +1,37 @@
+"""Thin RQ entry points: they take ids, open an app context and call app/reminders.
+
+No automatic RQ retry around a send: exactly-once lives in the database.
+"""
+
+from flask import has_app_context
+
+_app = None
+
+
+def _application():
+    global _app
+    if _app is None:
+        from app import create_app
+
+        _app = create_app()
+    return _app
+
+
+def send_reminders(reminder_ids):
+    from .reminders.sending import send_batch
+
+    if has_app_context():
+        return send_batch(reminder_ids)
+    with _application().app_context():
+        return send_batch(reminder_ids)
+
+
+def run_tick():
+    from .reminders.dispatch import tick
+
+    if has_app_context():
+        report = tick()
+    else:
+        with _application().app_context():
+            report = tick()
+    return report.__dict__

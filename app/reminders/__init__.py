@@ -1,0 +1,1 @@
+"""The reminder engine: pure schedule rules, planning (DB → due reminders), sending."""

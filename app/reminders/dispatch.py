@@ -1,0 +1,131 @@
+"""One pass of the engine — sweep, plan, hand out, digest — as the worker's
+periodic tick and ``flask reminders tick`` both run it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from redis import Redis
+from sqlalchemy import or_, select
+
+from .. import clock, mailer
+from ..extensions import db
+from ..models import Account, Reminder
+from ..urls import external_url
+from . import planning
+from .sending import send_batch
+
+QUEUE = "relance"
+JOB_BATCH = 50
+JOB_TIMEOUT = 600  # seconds; SMTP timeouts (MAIL_TIMEOUT) stay well below it
+
+
+@dataclass
+class TickReport:
+    lost: int = 0
+    planned: int = 0
+    skipped: int = 0
+    enqueued: int = 0
+    outcomes: dict = field(default_factory=dict)
+    digests: int = 0
+
+
+def redis_connection() -> Redis:
+    connection = current_app.extensions.get("relance_redis")
+    if connection is None:
+        connection = Redis.from_url(current_app.config["REDIS_URL"])
+        current_app.extensions["relance_redis"] = connection
+    return connection
+
+
+def enqueue_ready(ids: list[int]) -> int:
+    """Put ready reminder ids on the RQ queue, in batches, unless already queued.
+
+    A marker per id (SET NX with a TTL) keeps two ticks from queueing the same id;
+    if Redis loses everything, the markers go too and the next tick re-queues.
+    """
+    from rq import Queue
+
+    if not ids:
+        return 0
+    connection = redis_connection()
+    pipe = connection.pipeline(transaction=False)
+    for reminder_id in ids:
+        pipe.set(f"relance:queued:{reminder_id}", 1, nx=True, ex=planning.QUEUED_MARKER_TTL)
+    fresh = [rid for rid, ok in zip(ids, pipe.execute(), strict=True) if ok]
+    if not fresh:
+        return 0
+    queue = Queue(QUEUE, connection=connection)
+    jobs = [
+        Queue.prepare_data(
+            "app.jobs.send_reminders",
+            args=(fresh[i : i + JOB_BATCH],),
+            timeout=JOB_TIMEOUT,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+        for i in range(0, len(fresh), JOB_BATCH)
+    ]
+    queue.enqueue_many(jobs)
+    return len(fresh)
+
+
+def tick(inline: bool = False) -> TickReport:
+    """Sweep lost sends, plan what has come, then send it (inline) or queue it."""
+    report = TickReport()
+    now = clock.now()
+    report.lost = planning.sweep_lost(now)
+    plan = planning.plan_due(now)
+    report.planned, report.skipped = plan.scheduled, plan.skipped
+    ids = planning.ready_ids(now)
+    if inline:
+        for i in range(0, len(ids), JOB_BATCH):
+            for outcome, count in send_batch(ids[i : i + JOB_BATCH]).items():
+                report.outcomes[outcome] = report.outcomes.get(outcome, 0) + count
+    else:
+        report.enqueued = enqueue_ready(ids)
+    report.digests = send_digests()
+    return report
+
+
+PROBLEM = or_(Reminder.state == "unknown", (Reminder.state == "failed") & Reminder.next_attempt_at.is_(None))
+
+
+def send_digests() -> int:
+    """Once a day, tell each owner which reminders failed or have an unknown outcome."""
+    now = clock.now()
+    since = now - timedelta(days=1)
+    account_ids = db.session.scalars(
+        select(Reminder.account_id).where(PROBLEM, Reminder.updated_at >= since).distinct()
+    ).all()
+    sent = 0
+    for account_id in account_ids:
+        account = db.session.get(Account, account_id)
+        today = clock.today(account.timezone)
+        if account.digest_sent_on is not None and account.digest_sent_on >= today:
+            continue
+        problems = db.session.scalars(
+            select(Reminder)
+            .where(Reminder.account_id == account_id, PROBLEM, Reminder.updated_at >= since)
+            .order_by(Reminder.updated_at)
+        ).all()
+        with force_locale(account.language):
+            links = {
+                r.id: external_url("invoices.detail", invoice_id=r.invoice_id)
+                for r in problems
+                if r.invoice_id
+            }
+            text = render_template("emails/digest.txt", account=account, problems=problems, links=links)
+            subject = _("Relance: %(num)d reminder(s) need your attention", num=len(problems))
+        try:
+            mailer.send(mailer.compose(subject, [account.email], text))
+        except OSError:
+            continue  # the mail server is down: tomorrow's tick tries again
+        account.digest_sent_on = today
+        db.session.commit()
+        sent += 1
+    return sent

@@ -1,0 +1,348 @@
+"""From the database to due reminders: plan, re-plan, enqueue, sweep.
+
+The planner reads only invoices whose ``next_reminder_at`` has come (an index),
+decides which step is due, and writes the decision as a ``reminder`` row whose
+UNIQUE key is (invoice, step) — in the same transaction. Redis only ever carries
+reminder ids: if it loses them, the next tick enqueues them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .. import clock
+from ..extensions import db
+from ..models import Account, Client, Invoice, Reminder
+from . import schedule as rules
+from .eligibility import EMAIL_SENT, blocking_reason
+
+PLAN_BATCH = 5000
+LEASE = timedelta(minutes=5)
+QUEUED_MARKER_TTL = 600  # seconds a queued id is trusted to be in Redis
+RETRY_DELAYS = (
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+)
+READY_STATES = ("scheduled", "failed")
+
+
+def step_key(invoice_id: int, offset: int) -> str:
+    return f"step:{invoice_id}:{offset}"
+
+
+def schedule_of(account: Account) -> rules.Schedule:
+    hour, minute = (int(part) for part in account.reminder_send_time.split(":"))
+    return rules.Schedule(
+        offsets=rules.parse_offsets(account.reminder_offsets),
+        send_time=time(hour, minute),
+        timezone=account.timezone,
+        skip_weekends=account.reminder_skip_weekends,
+    )
+
+
+def facts_of(invoice: Invoice) -> rules.InvoiceFacts:
+    return rules.InvoiceFacts(due_on=invoice.due_on, sent_at=invoice.sent_at, terms_days=invoice.terms_days)
+
+
+def _insert(table):
+    if db.engine.dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+@dataclass
+class PlanReport:
+    invoices: int = 0
+    scheduled: int = 0
+    skipped: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
+def replan(invoice: Invoice, reason: str | None = None) -> None:
+    """After a change (payment, due date, switch, …): look at the invoice at the next
+    tick, and cancel what is waiting to go if it may no longer go.
+
+    Call inside the request's transaction, before commit.
+    """
+    now = clock.now()
+    why = reason or blocking_reason(invoice)
+    if why is None or why == "no_email":
+        invoice.next_reminder_at = now
+    else:
+        invoice.next_reminder_at = None
+    if why is not None and invoice.id is not None:
+        db.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.invoice_id == invoice.id,
+                Reminder.kind == "step",
+                Reminder.state.in_(("scheduled", "failed", "awaiting_approval", "held")),
+                or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
+            )
+            .values(state="cancelled", reason=why, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def replan_account(account: Account) -> None:
+    """The schedule or the account switch changed: re-plan every open invoice."""
+    invoices = db.session.scalars(
+        select(Invoice).where(Invoice.account_id == account.id, Invoice.status == "sent")
+    ).all()
+    for invoice in invoices:
+        replan(invoice)
+
+
+def plan_due(now: datetime | None = None, limit: int = PLAN_BATCH) -> PlanReport:
+    """Write reminder rows for every step that has come, in one transaction per batch.
+
+    Returns what was decided. Safe to run from any number of processes at once:
+    rows are inserted with ON CONFLICT DO NOTHING on their unique key.
+    """
+    now = now or clock.now()
+    report = PlanReport()
+    while True:
+        batch = _plan_batch(now, limit, report)
+        if batch < limit:
+            return report
+
+
+def _plan_batch(now, limit, report) -> int:
+    query = (
+        select(
+            Invoice.id,
+            Invoice.account_id,
+            Invoice.client_id,
+            Invoice.due_on,
+            Invoice.sent_at,
+            Invoice.terms_days,
+            Invoice.status,
+            Invoice.total_cents,
+            Invoice.paid_cents,
+            Invoice.sent_via,
+            Invoice.instalment_plan,
+            Invoice.reminders_enabled,
+            Client.email,
+            Client.reminders_paused,
+            Account.reminders_enabled,
+            Account.reminder_offsets,
+            Account.reminder_send_time,
+            Account.timezone,
+            Account.reminder_skip_weekends,
+            Account.reminder_mode,
+        )
+        .join(Client, Client.id == Invoice.client_id)
+        .join(Account, Account.id == Invoice.account_id)
+        .where(Invoice.next_reminder_at.is_not(None), Invoice.next_reminder_at <= now)
+        .order_by(Invoice.next_reminder_at, Invoice.id)
+        .limit(limit)
+    )
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(of=Invoice, skip_locked=True)
+    rows = db.session.execute(query).all()
+    if not rows:
+        db.session.commit()
+        return 0
+
+    schedules: dict[tuple, rules.Schedule] = {}
+    inserts, next_moments, supersede = [], [], []
+    for row in rows:
+        (
+            invoice_id,
+            account_id,
+            client_id,
+            due_on,
+            sent_at,
+            terms_days,
+            status,
+            total,
+            paid,
+            sent_via,
+            instalments,
+            invoice_on,
+            client_email,
+            client_paused,
+            account_on,
+            offsets,
+            send_time,
+            timezone,
+            skip_weekends,
+            mode,
+        ) = row
+        eligible = (
+            status == "sent"
+            and total - paid > 0
+            and sent_via in EMAIL_SENT
+            and due_on is not None
+            and not instalments
+            and invoice_on
+            and account_on
+            and not client_paused
+        )
+        if not eligible:
+            next_moments.append({"i": invoice_id, "n": None})
+            continue
+        key = (offsets, send_time, timezone, skip_weekends)
+        plan = schedules.get(key)
+        if plan is None:
+            hour, minute = (int(p) for p in send_time.split(":"))
+            plan = schedules[key] = rules.Schedule(
+                rules.parse_offsets(offsets), time(hour, minute), timezone, skip_weekends
+            )
+        planned = rules.steps(rules.InvoiceFacts(due_on, sent_at, terms_days), plan, now)
+        upcoming = None
+        for step in planned:
+            if step.status == rules.FUTURE:
+                upcoming = step.at if upcoming is None else min(upcoming, step.at)
+                continue
+            if step.status == rules.NOT_NEEDED:
+                continue
+            if step.status == rules.DUE:
+                if not client_email:
+                    state, reason = "skipped", "no_email"
+                else:
+                    state = "awaiting_approval" if mode == "ask" else "scheduled"
+                    reason = ""
+                supersede.append((invoice_id, step.offset))
+            else:
+                state = "skipped"
+                reason = "superseded" if step.status == rules.SUPERSEDED else "due_date_reached"
+            inserts.append(
+                {
+                    "key": step_key(invoice_id, step.offset),
+                    "account_id": account_id,
+                    "client_id": client_id,
+                    "invoice_id": invoice_id,
+                    "kind": "step",
+                    "channel": "email",
+                    "step_offset": step.offset,
+                    "step_on": step.on,
+                    "state": state,
+                    "reason": reason,
+                    "recipient": client_email or "",
+                    "subject": "",
+                    "body": "",
+                    "attempts": 0,
+                    "next_attempt_at": step.at if state == "scheduled" else None,
+                    "message_id": "",
+                    "last_error": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        next_moments.append({"i": invoice_id, "n": upcoming})
+
+    if inserts:
+        statement = (
+            _insert(Reminder.__table__)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(Reminder.__table__.c.key)
+        )
+        report.keys.extend(db.session.execute(statement, inserts).scalars().all())
+        report.scheduled += sum(1 for row in inserts if row["state"] != "skipped")
+        report.skipped += sum(1 for row in inserts if row["state"] == "skipped")
+    for invoice_id, offset in supersede:
+        # A step left waiting (workers down) is superseded by the later one now due.
+        db.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.invoice_id == invoice_id,
+                Reminder.kind == "step",
+                Reminder.step_offset < offset,
+                Reminder.state.in_(("scheduled", "failed", "awaiting_approval")),
+                or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
+            )
+            .values(state="skipped", reason="superseded", next_attempt_at=None, updated_at=now)
+        )
+    db.session.execute(
+        update(Invoice.__table__)
+        .where(Invoice.__table__.c.id == db.bindparam("i"))
+        .values(next_reminder_at=db.bindparam("n")),
+        next_moments,
+    )
+    db.session.commit()
+    report.invoices += len(rows)
+    return len(rows)
+
+
+def ready_ids(now: datetime | None = None, limit: int = 10000) -> list[int]:
+    """Reminders whose time has come and that no worker holds."""
+    now = now or clock.now()
+    return list(
+        db.session.scalars(
+            select(Reminder.id)
+            .where(
+                Reminder.state.in_(READY_STATES),
+                Reminder.next_attempt_at.is_not(None),
+                Reminder.next_attempt_at <= now,
+            )
+            .order_by(Reminder.next_attempt_at, Reminder.id)
+            .limit(limit)
+        )
+    )
+
+
+def claim(reminder_id: int, now: datetime | None = None) -> bool:
+    """Take a reminder for sending: pending → sending with a lease. True if we got it.
+
+    A conditional UPDATE, so two workers (or two ticks) can never both send it.
+    """
+    now = now or clock.now()
+    result = db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.id == reminder_id,
+            Reminder.state.in_(READY_STATES),
+            Reminder.next_attempt_at.is_not(None),
+            Reminder.next_attempt_at <= now,
+        )
+        .values(
+            state="sending",
+            lease_until=now + LEASE,
+            attempts=Reminder.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def sweep_lost(now: datetime | None = None) -> int:
+    """Reminders whose worker vanished mid-send: the outcome is unknown, never resent."""
+    now = now or clock.now()
+    result = db.session.execute(
+        update(Reminder)
+        .where(Reminder.state == "sending", Reminder.lease_until < now)
+        .values(state="unknown", reason="worker_lost", next_attempt_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def retry_delay(attempts: int) -> timedelta | None:
+    """Back-off after a temporary failure; None once we give up."""
+    if attempts > len(RETRY_DELAYS):
+        return None
+    return RETRY_DELAYS[attempts - 1]
+
+
+def pending_for_invoices(invoice_ids) -> dict[int, list[Reminder]]:
+    rows = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.invoice_id.in_(list(invoice_ids)))
+        .order_by(Reminder.created_at, Reminder.id)
+    ).all()
+    result: dict[int, list[Reminder]] = {}
+    for reminder in rows:
+        result.setdefault(reminder.invoice_id, []).append(reminder)
+    return result

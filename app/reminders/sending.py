@@ -1,0 +1,420 @@
+"""Render a reminder, hand it to the SMTP server, record the outcome.
+
+Outcomes (DESIGN.md rule 5): a 4xx answer is temporary (retried with back-off),
+a 5xx answer is permanent (failed, shown), and a connection lost or a timeout
+after the message data was handed over is *unknown*: it may have gone, so it is
+never resent automatically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parseaddr
+
+from flask import current_app, render_template
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from .. import clock, invoicing, mailer
+from ..extensions import db
+from ..filters import money
+from ..models import Account, Client, Invoice, Reminder
+from . import planning
+from .eligibility import blocking_reason
+
+log = logging.getLogger(__name__)
+
+
+class Temporary(Exception):
+    """The server said "not now" before taking the message: safe to retry."""
+
+
+class Permanent(Exception):
+    """The server refused the message for good."""
+
+
+class Uncertain(Exception):
+    """The transaction broke after the data went out: it may have been delivered."""
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def language_of(client: Client, account: Account) -> str:
+    return client.language if client.language in current_app.config["LANGUAGES"] else account.language
+
+
+def days_left(invoice: Invoice, account: Account) -> int:
+    return (invoice.due_on - clock.today(account.timezone)).days
+
+
+def step_subject(number: str, left: int) -> str:
+    """Subject in the current locale: due in N days, due today, N days overdue."""
+    if left > 0:
+        return ngettext(
+            "Reminder: invoice %(number)s is due tomorrow",
+            "Reminder: invoice %(number)s is due in %(num)d days",
+            left,
+            number=number,
+        )
+    if left == 0:
+        return _("Reminder: invoice %(number)s is due today", number=number)
+    return ngettext(
+        "Reminder: invoice %(number)s is %(num)d day overdue",
+        "Reminder: invoice %(number)s is %(num)d days overdue",
+        -left,
+        number=number,
+    )
+
+
+def render_step(
+    invoice: Invoice, client: Client, account: Account, left: int, sample: bool = False, due_on=None
+) -> Rendered:
+    """The email of an automatic reminder, in the client's language.
+
+    ``left`` is the number of days until the due date (negative when overdue);
+    previews pass the ``due_on`` that matches it.
+    """
+    with force_locale(language_of(client, account)):
+        context = {
+            "due_on": due_on or invoice.due_on,
+            "invoice": invoice,
+            "client": client,
+            "account": account,
+            "left": left,
+            "balance": money(invoice.balance_cents, invoice.currency),
+            "total": money(invoice.total_cents, invoice.currency),
+            "paid": money(invoice.paid_cents, invoice.currency) if invoice.paid_cents else "",
+            "sample": sample,
+        }
+        return Rendered(
+            subject=step_subject(invoice.number, left),
+            text=render_template("emails/reminder.txt", **context),
+            html=render_template("emails/reminder.html", **context),
+        )
+
+
+def render_invoice_email(reminder: Reminder, invoice: Invoice, account: Account) -> Rendered:
+    """The invoice's own email: the owner's subject and message, with the facts."""
+    with force_locale(language_of(invoice.client, account)):
+        context = {
+            "invoice": invoice,
+            "client": invoice.client,
+            "account": account,
+            "message": reminder.body,
+            "balance": money(invoice.balance_cents, invoice.currency),
+            "total": money(invoice.total_cents, invoice.currency),
+        }
+        return Rendered(
+            subject=reminder.subject,
+            text=render_template("emails/invoice.txt", **context),
+            html=render_template("emails/invoice.html", **context),
+        )
+
+
+def default_invoice_email(invoice: Invoice, account: Account) -> tuple[str, str]:
+    """Prefilled subject and message of "Send by email", in the client's language."""
+    with force_locale(language_of(invoice.client, account)):
+        subject = _(
+            "Invoice %(number)s from %(business)s", number=invoice.number, business=account.business_name
+        )
+        body = render_template(
+            "emails/invoice_message.txt",
+            invoice=invoice,
+            client=invoice.client,
+            account=account,
+            total=money(invoice.total_cents, invoice.currency),
+        )
+    return subject, body.strip()
+
+
+def message_id(reminder: Reminder) -> str:
+    """Deterministic: the same reminder always carries the same Message-ID."""
+    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2]
+    digest = hashlib.sha256(reminder.key.encode()).hexdigest()[:12]
+    return f"<reminder-{reminder.id}.{digest}@{domain or 'relance.invalid'}>"
+
+
+def sender_for(account: Account) -> str:
+    name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    display = account.business_name.replace('"', "").replace("\n", " ")[:80]
+    return f'"{display} via Relance" <{address}>'
+
+
+def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: str | None = None):
+    message = mailer.compose(
+        rendered.subject,
+        [recipient],
+        rendered.text,
+        rendered.html,
+        reply_to=account.reply_to_email or account.email,
+        message_id=msg_id,
+    )
+    message.sender = sender_for(account)
+    return message
+
+
+def deliver(smtp: smtplib.SMTP, message) -> None:
+    """One SMTP transaction with the outcome classified (see module docstring)."""
+    sender = parseaddr(message.sender)[1]
+    try:
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            _raise_for(code, reply)
+        for recipient in message.send_to:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                _raise_for(code, reply)
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        raise Temporary(str(error)) from error
+    except (Temporary, Permanent):
+        _reset(smtp)
+        raise
+    try:
+        smtp.data(message.as_bytes())
+    except smtplib.SMTPDataError as error:
+        _reset(smtp)
+        _raise_for(error.smtp_code, error.smtp_error)
+    except (smtplib.SMTPServerDisconnected, TimeoutError, OSError) as error:
+        raise Uncertain(str(error) or error.__class__.__name__) from error
+
+
+def _raise_for(code, reply):
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    if 400 <= code < 500:
+        raise Temporary(f"{code} {text}")
+    raise Permanent(f"{code} {text}")
+
+
+def _reset(smtp):
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+class Connection:
+    """A lazily opened SMTP connection shared by a batch, reopened after a break."""
+
+    def __init__(self):
+        self.outbox = None
+
+    def get(self) -> smtplib.SMTP:
+        if self.outbox is None:
+            try:
+                self.outbox = mailer.Outbox().__enter__()
+            except (smtplib.SMTPException, OSError) as error:
+                self.outbox = None
+                raise Temporary(f"cannot reach the mail server: {error}") from error
+        return self.outbox.smtp
+
+    def drop(self):
+        if self.outbox is not None:
+            try:
+                self.outbox.smtp.close()
+            except OSError:
+                pass
+        self.outbox = None
+
+    def close(self):
+        if self.outbox is not None:
+            self.outbox.__exit__(None, None, None)
+        self.outbox = None
+
+
+def _finish(reminder_id: int, **values) -> None:
+    values.setdefault("updated_at", clock.now())
+    db.session.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder_id, Reminder.state == "sending")
+        .values(lease_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _recheck(reminder: Reminder) -> tuple[str, str] | None:
+    """At the moment of sending, is it still right to send? (state, reason) if not."""
+    invoice = reminder.invoice
+    if reminder.kind == "invoice":
+        if invoice is None or invoice.status == "void":
+            return "cancelled", "void"
+        return None
+    why = blocking_reason(invoice)
+    if why == "no_email":
+        return "skipped", "no_email"
+    if why is not None:
+        return "cancelled", why
+    account = invoice.account
+    if reminder.step_offset is not None and reminder.step_offset < 0 and days_left(invoice, account) <= 0:
+        return "skipped", "due_date_reached"
+    later_sent = db.session.scalar(
+        select(Reminder.id)
+        .where(
+            Reminder.invoice_id == invoice.id,
+            Reminder.kind == "step",
+            Reminder.step_offset > (reminder.step_offset or 0),
+            Reminder.state.in_(("sent", "sending", "unknown")),
+        )
+        .limit(1)
+    )
+    if later_sent:
+        return "skipped", "superseded"
+    return None
+
+
+def send_batch(reminder_ids) -> dict[str, int]:
+    """Claim, re-check, render and send each reminder over one SMTP connection.
+
+    This is what the worker's job runs, and what ``reminders tick`` runs inline.
+    Returns counts per outcome.
+    """
+    counts: dict[str, int] = {}
+    connection = Connection()
+    try:
+        for reminder_id in reminder_ids:
+            outcome = _send_one(reminder_id, connection)
+            counts[outcome] = counts.get(outcome, 0) + 1
+    finally:
+        connection.close()
+    return counts
+
+
+def _send_one(reminder_id: int, connection: Connection) -> str:
+    if not planning.claim(reminder_id):
+        return "not_claimed"
+    reminder = db.session.get(Reminder, reminder_id)
+    verdict = _recheck(reminder)
+    if verdict:
+        state, reason = verdict
+        _finish(reminder_id, state=state, reason=reason, next_attempt_at=None)
+        return state
+    invoice, account = reminder.invoice, reminder.invoice.account
+    recipient = reminder.recipient if reminder.kind == "invoice" else reminder.invoice.client.email
+    msg_id = message_id(reminder)
+    if reminder.kind == "invoice":
+        rendered = render_invoice_email(reminder, invoice, account)
+    else:
+        rendered = render_step(invoice, invoice.client, account, days_left(invoice, account))
+    message = build_message(rendered, recipient, account, msg_id)
+    kind, invoice_id = reminder.kind, invoice.id
+    db.session.commit()  # hold no transaction (no SQLite lock) during the SMTP exchange
+    try:
+        deliver(connection.get(), message)
+    except Temporary as error:
+        connection.drop()
+        return _temporary(reminder, str(error))
+    except Permanent as error:
+        _finish(
+            reminder_id, state="failed", reason="refused", next_attempt_at=None, last_error=str(error)[:500]
+        )
+        return "failed"
+    except Uncertain as error:
+        connection.drop()
+        _finish(
+            reminder_id,
+            state="unknown",
+            reason="smtp_uncertain",
+            next_attempt_at=None,
+            last_error=str(error)[:500],
+        )
+        return "unknown"
+    now = clock.now()
+    _finish(
+        reminder_id,
+        state="sent",
+        reason="",
+        sent_at=now,
+        message_id=msg_id,
+        recipient=recipient,
+        subject=rendered.subject[:300],
+        next_attempt_at=None,
+    )
+    if kind == "invoice":
+        invoice = db.session.get(Invoice, invoice_id)
+        invoicing.mark_sent(invoice, "email_relance", now)
+        planning.replan(invoice)
+        db.session.commit()
+    return "sent"
+
+
+def _temporary(reminder: Reminder, error: str) -> str:
+    delay = planning.retry_delay(reminder.attempts)
+    if delay is None:
+        _finish(reminder.id, state="failed", reason="gave_up", next_attempt_at=None, last_error=error[:500])
+        return "failed"
+    _finish(
+        reminder.id,
+        state="failed",
+        reason="temporary",
+        next_attempt_at=clock.now() + delay,
+        last_error=error[:500],
+    )
+    return "retry"
+
+
+def send_preview(account: Account) -> list[str]:
+    """Email the owner (only the owner) the reminders of the current schedule: one
+    before the due date, one on it, one after — for their latest sent invoice, or a
+    labelled sample. Returns the subjects sent."""
+    invoice = db.session.scalar(
+        select(Invoice)
+        .where(
+            Invoice.account_id == account.id,
+            Invoice.status.in_(("sent", "paid")),
+            Invoice.due_on.is_not(None),
+        )
+        .order_by(Invoice.sent_at.desc(), Invoice.id.desc())
+        .limit(1)
+    )
+    sample = invoice is None
+    if sample:
+        invoice, client = sample_invoice(account)
+    else:
+        client = invoice.client
+    offsets = planning.schedule_of(account).offsets
+    kinds = [
+        next((o for o in offsets if o < 0), -3),
+        0,
+        next((o for o in offsets if o > 0), 3),
+    ]
+    subjects = []
+    with mailer.Outbox() as outbox:
+        for offset in kinds:
+            due_on = clock.today(account.timezone) - timedelta(days=offset)
+            rendered = render_step(invoice, client, account, -offset, sample=sample, due_on=due_on)
+            with force_locale(account.language):
+                prefix = _("[Preview]")
+            rendered.subject = f"{prefix} {rendered.subject}"
+            outbox.send(build_message(rendered, account.email, account))
+            subjects.append(rendered.subject)
+    return subjects
+
+
+def sample_invoice(account: Account) -> tuple[Invoice, Client]:
+    """An unsaved invoice for previews when the account has none yet."""
+    today = clock.today(account.timezone)
+    with force_locale(account.language):
+        name = _("Sample client")
+    client = Client(name=name, email="client@example.com", language=account.language)
+    invoice = Invoice(
+        number=invoicing.suggest_number(account.id, today.year),
+        issued_on=today,
+        due_on=today,
+        total_cents=120000,
+        paid_cents=0,
+        currency=account.currency,
+        status="sent",
+    )
+    invoice.client = client
+    return invoice, client

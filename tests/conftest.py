@@ -1,0 +1,168 @@
+"""Fixtures: real Redis, real SMTP sink, SQLite and PostgreSQL, a CSRF-aware client."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import text
+
+from app import clock, create_app
+from app.extensions import db
+from app.mailsink import MailSink
+
+from .services import PostgresServer, RedisServer, postgres_unavailable_reason
+
+PASSWORD = "correct horse battery"
+_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_sink():
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    reason = postgres_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sink(mail_sink):
+    mail_sink.clear()
+    yield mail_sink
+    mail_sink.clear()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    client = Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+class RelanceClient(FlaskClient):
+    """A test client that sends the CSRF token, as the pages do."""
+
+    def csrf_token(self) -> str:
+        page = self.get("/offline").get_data(as_text=True)
+        match = _TOKEN.search(page)
+        assert match, "no CSRF token on the page"
+        return match.group(1) or match.group(2)
+
+    def form(self, url, data=None, htmx=False, **kwargs):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf_token())
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.post(url, data=data, headers=headers, **kwargs)
+
+
+def _make_app(database_url, redis_server, mail_sink, tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_server.url,
+            "RATELIMIT_STORAGE_URI": redis_server.url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": mail_sink.port,
+            "MAIL_TIMEOUT": 5,
+            "SERVER_NAME": "relance.localhost",
+        }
+    )
+    app.test_client_class = RelanceClient
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, redis_server, mail_sink, tmp_path, redis_client):
+    """The application on a fresh SQLite file, then on the PostgreSQL cluster."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'relance.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").url
+    application = _make_app(url, redis_server, mail_sink, tmp_path)
+    with application.app_context():
+        if request.param == "postgresql":
+            db.drop_all()
+        db.create_all()
+    mail_sink.clear()
+    yield application
+    clock.set_now(None)
+    with application.app_context():
+        db.session.remove()
+        if request.param == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(
+        self, email="owner@example.com", password=PASSWORD, business="Studio Test", timezone="Europe/Paris"
+    ):
+        return self.client.form(
+            "/register",
+            {"email": email, "password": password, "business_name": business, "timezone": timezone},
+        )
+
+    def login(self, email="owner@example.com", password=PASSWORD):
+        return self.client.form("/login", {"email": email, "password": password})
+
+    def logout(self):
+        return self.client.form("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def fixed_now():
+    """Set the clock: ``fixed_now("2026-11-23T09:00:00+01:00")``."""
+
+    def set_(value):
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        clock.set_now(moment)
+        return moment
+
+    yield set_
+    clock.set_now(None)
