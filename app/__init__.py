@@ -93,13 +93,14 @@ def create_app(config=None):
     filters.init_app(app)
     errors.init_app(app)
 
-    from .views import auth, clients, dev, home, invoices, pwa, settings
+    from .views import auth, clients, dev, home, invoices, pwa, reminders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(clients.bp)
     app.register_blueprint(invoices.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(reminders.bp)
     app.register_blueprint(pwa.bp)
     if app.config["RELANCE_ENV"] != "production":
         app.register_blueprint(dev.bp)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from . import clock
 from .extensions import db
-from .models import Account, Client, Event, Invoice, InvoiceLine, Payment
+from .models import Account, Client, Event, Invoice, InvoiceLine, Payment, Reminder
 
 
 def _csv(header, rows):
@@ -166,6 +166,41 @@ def export_zip(account: Account) -> bytes:
                 for p in payments
             ],
         ),
+        "reminders.csv": _csv(
+            [
+                "id",
+                "invoice_id",
+                "client_id",
+                "kind",
+                "step_offset",
+                "step_on",
+                "state",
+                "reason",
+                "recipient",
+                "subject",
+                "sent_at",
+                "message_id",
+            ],
+            [
+                [
+                    r.id,
+                    r.invoice_id or "",
+                    r.client_id,
+                    r.kind,
+                    "" if r.step_offset is None else r.step_offset,
+                    r.step_on.isoformat() if r.step_on else "",
+                    r.state,
+                    r.reason,
+                    r.recipient,
+                    r.subject,
+                    r.sent_at.isoformat() if r.sent_at else "",
+                    r.message_id,
+                ]
+                for r in db.session.scalars(
+                    select(Reminder).where(Reminder.account_id == account.id).order_by(Reminder.id)
+                )
+            ],
+        ),
     }
     out = io.BytesIO()
     stamp = clock.now().timetuple()[:6]
@@ -181,6 +216,7 @@ def delete_account(account: Account) -> None:
     """Remove the account and everything it owns, children first."""
     account_id = account.id
     invoice_ids = select(Invoice.id).where(Invoice.account_id == account_id)
+    db.session.execute(delete(Reminder).where(Reminder.account_id == account_id))
     db.session.execute(delete(Event).where(Event.account_id == account_id))
     db.session.execute(delete(Payment).where(Payment.account_id == account_id))
     db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(invoice_ids)))

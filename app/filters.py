@@ -1,6 +1,6 @@
 """Jinja filters and globals: money, dates and due states in the reader's language."""
 
-from flask_babel import format_date, format_datetime, get_locale, ngettext
+from flask_babel import format_date, format_datetime, format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 
 from . import clock
@@ -61,10 +61,18 @@ def datetime_filter(value, fmt="medium"):
     return format_datetime(value, fmt)
 
 
+def ago(moment):
+    """ "3 days ago", "2 hours ago" in the reader's language."""
+    if moment is None:
+        return ""
+    return format_timedelta(moment - clock.now(), add_direction=True, threshold=1.1)
+
+
 def init_app(app):
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["date"] = date_filter
     app.jinja_env.filters["datetime"] = datetime_filter
     app.jinja_env.filters["due_words"] = due_words
     app.jinja_env.filters["due_tone"] = due_tone
+    app.jinja_env.filters["ago"] = ago
     app.jinja_env.globals["current_locale"] = _locale

@@ -17,6 +17,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -34,7 +35,14 @@ from wtforms.validators import (
 from .money import CURRENCIES, AmountError, parse_amount
 
 TIMEZONES = frozenset(available_timezones())
-LANGUAGES = [("fr", "Français"), ("en", "English")]
+
+
+def options(pairs):
+    """(value, label) pairs as WTForms choices (plain tuples are deprecated in WTForms 3.3)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+LANGUAGES = options([("fr", "Français"), ("en", "English")])
 
 
 class MoneyField(StringField):
@@ -104,6 +112,15 @@ def valid_timezone(form, field):
         raise ValidationError(_("Choose a time zone from the list, such as Europe/Paris."))
 
 
+def known_timezone_or_default(value):
+    """The browser's time zone, or Europe/Paris when it sent none or an unknown one.
+
+    The field is hidden and filled by the page's script: a person could not correct it.
+    """
+    value = (value or "").strip()
+    return value if value in TIMEZONES else "Europe/Paris"
+
+
 def strong_enough(form, field):
     if field.data and len(field.data) < 8:
         raise ValidationError(_("Use at least 8 characters."))
@@ -113,7 +130,7 @@ class RegisterForm(FlaskForm):
     business_name = StringField(_l("Business name"), [InputRequired(), Length(max=200)])
     email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
     password = PasswordField(_l("Password"), [InputRequired(), strong_enough, Length(max=200)])
-    timezone = HiddenField(default="Europe/Paris", validators=[Optional(), valid_timezone])
+    timezone = HiddenField(default="Europe/Paris", filters=[known_timezone_or_default])
     submit = SubmitField(_l("Register"))
 
 
@@ -163,7 +180,7 @@ class ProfileForm(FlaskForm):
     reply_to_email = StringField(_l("Reply-to email"), [Optional(), Email(), Length(max=254)])
     language = SelectField(_l("Language"), choices=LANGUAGES)
     timezone = StringField(_l("Time zone"), [InputRequired(), valid_timezone])
-    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
+    currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
     iban = StringField(_l("IBAN"), [Optional(), Length(max=42)])
     bic = StringField(_l("BIC"), [Optional(), Length(max=11)])
     submit = SubmitField(_l("Save"))
@@ -187,7 +204,7 @@ class ProfileForm(FlaskForm):
 
 
 def client_kind_choices():
-    return [("business", _l("Business")), ("consumer", _l("Consumer"))]
+    return options([("business", _l("Business")), ("consumer", _l("Consumer"))])
 
 
 class ClientForm(FlaskForm):
@@ -196,19 +213,21 @@ class ClientForm(FlaskForm):
     language = SelectField(_l("Language"), choices=LANGUAGES)
     country = SelectField(
         _l("Country"),
-        choices=[
-            ("FR", _l("France")),
-            ("BE", _l("Belgium")),
-            ("CA", _l("Canada")),
-            ("CH", _l("Switzerland")),
-            ("LU", _l("Luxembourg")),
-            ("GB", _l("United Kingdom")),
-            ("DE", _l("Germany")),
-            ("ES", _l("Spain")),
-            ("IT", _l("Italy")),
-            ("NL", _l("Netherlands")),
-            ("US", _l("United States")),
-        ],
+        choices=options(
+            [
+                ("FR", _l("France")),
+                ("BE", _l("Belgium")),
+                ("CA", _l("Canada")),
+                ("CH", _l("Switzerland")),
+                ("LU", _l("Luxembourg")),
+                ("GB", _l("United Kingdom")),
+                ("DE", _l("Germany")),
+                ("ES", _l("Spain")),
+                ("IT", _l("Italy")),
+                ("NL", _l("Netherlands")),
+                ("US", _l("United States")),
+            ]
+        ),
     )
     kind = SelectField(_l("Type"), choices=client_kind_choices())
     address = TextAreaField(_l("Postal address"), [Optional(), Length(max=1000)])
@@ -238,14 +257,16 @@ class LineForm(Form):
 
 
 def payment_method_choices():
-    return [
-        ("transfer", _l("Bank transfer")),
-        ("direct_debit", _l("Direct debit")),
-        ("card", _l("Card")),
-        ("cash", _l("Cash")),
-        ("cheque", _l("Cheque")),
-        ("other", _l("Other")),
-    ]
+    return options(
+        [
+            ("transfer", _l("Bank transfer")),
+            ("direct_debit", _l("Direct debit")),
+            ("card", _l("Card")),
+            ("cash", _l("Cash")),
+            ("cheque", _l("Cheque")),
+            ("other", _l("Other")),
+        ]
+    )
 
 
 class InvoiceForm(FlaskForm):
@@ -254,7 +275,7 @@ class InvoiceForm(FlaskForm):
     new_client_email = StringField(_l("New client's email"), [Optional(), Email(), Length(max=254)])
     number = StringField(_l("Invoice number"), [InputRequired(), Length(max=40)])
     amount = MoneyField(_l("Amount"))
-    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
+    currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
     issued_on = DateField(_l("Issue date"), [InputRequired()])
     due_on = DateField(_l("Due date"), [Optional()])
     terms_days = IntegerField(_l("Payment terms (days)"), [Optional(), NumberRange(min=0, max=365)])
@@ -287,11 +308,13 @@ class PaymentForm(FlaskForm):
 
 
 def sent_via_choices():
-    return [
-        ("email_other", _l("By email, outside Relance")),
-        ("post", _l("By post")),
-        ("hand", _l("By hand")),
-    ]
+    return options(
+        [
+            ("email_other", _l("By email, outside Relance")),
+            ("post", _l("By post")),
+            ("hand", _l("By hand")),
+        ]
+    )
 
 
 class MarkSentForm(FlaskForm):
@@ -304,3 +327,41 @@ class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token, for one-click actions."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+def preset_choices():
+    return [
+        ("standard", _l("Standard: 3 days before, on the due date, 3 and 7 days after")),
+        ("gentle", _l("Gentle: on the due date and 7 days after")),
+        ("firm", _l("Firm: 3 days before, on the due date, 3, 7, 14 and 30 days after")),
+        ("custom", _l("Custom")),
+    ]
+
+
+class ReminderSettingsForm(FlaskForm):
+    enabled = BooleanField(_l("Send payment reminders"))
+    preset = SelectField(_l("Frequency"), choices=preset_choices())
+    offsets = HiddenField()
+    add_offset = IntegerField(_l("Add a day"), [Optional()])
+    send_time = StringField(_l("Send time"), [InputRequired()])
+    skip_weekends = BooleanField(_l("Not on weekends"))
+    submit = SubmitField(_l("Save"))
+
+    def validate_send_time(self, field):
+        value = (field.data or "").strip()
+        hour, _sep, minute = value.partition(":")
+        if not (hour.isdigit() and minute.isdigit() and 0 <= int(hour) < 24 and 0 <= int(minute) < 60):
+            raise ValidationError(_("Enter a time such as 09:00."))
+        field.data = f"{int(hour):02d}:{int(minute):02d}"
+
+
+class InvoiceEmailForm(FlaskForm):
+    key = HiddenField()
+    to = StringField(_l("To"), [InputRequired(), Email(), Length(max=254)])
+    subject = StringField(_l("Subject"), [InputRequired(), Length(max=300)])
+    message = TextAreaField(_l("Message"), [InputRequired(), Length(max=10000)])
+    submit = SubmitField(_l("Send"))
+
+    def validate_key(self, field):
+        if not (field.data or "").isalnum() or not 16 <= len(field.data) <= 64:
+            raise ValidationError(_("This form is too old: reload the page."))

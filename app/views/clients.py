@@ -10,6 +10,7 @@ from ..auth_setup import get_client
 from ..extensions import db
 from ..forms import ClientForm, ConfirmForm
 from ..models import Client, Invoice
+from ..reminders import planning
 from . import form_status, render
 from .invoices import list_query
 
@@ -87,6 +88,8 @@ def edit(client_id):
     form = ClientForm(obj=client if request.method == "GET" else None)
     if form.validate_on_submit():
         _apply(form, client)
+        for invoice in client.invoices:  # email or pause may have changed
+            planning.replan(invoice)
         db.session.commit()
         flash(_("Client %(name)s saved.", name=client.name), "success")
         return redirect(url_for("clients.detail", client_id=client.id))

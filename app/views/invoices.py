@@ -12,10 +12,13 @@ from sqlalchemy.orm import contains_eager
 from .. import clock, invoicing
 from ..auth_setup import get_client, get_invoice, get_payment
 from ..extensions import db
-from ..forms import ConfirmForm, InvoiceForm, MarkSentForm, PaymentForm
+from ..forms import ConfirmForm, InvoiceForm, MarkSentForm, PaymentForm, options
 from ..invoicing import InvoiceRuleError, LineInput
 from ..models import Client, Event, Invoice
+from ..reminders import planning
+from ..reminders.timeline import last_sent
 from . import form_status, redirect_to, render
+from .reminders import reminders_context
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -88,6 +91,7 @@ def index():
         tabs=TABS,
         search=search,
         today=clock.today(current_user.timezone),
+        last_reminders=last_sent([invoice.id for invoice in page.items]),
     )
 
 
@@ -95,9 +99,9 @@ def _client_choices(form):
     clients = db.session.scalars(
         select(Client).where(Client.account_id == current_user.id).order_by(Client.name)
     ).all()
-    form.client_id.choices = [("", _("Choose a client…"))]
-    form.client_id.choices += [(str(c.id), c.name) for c in clients]
-    form.client_id.choices += [("new", _("+ New client"))]
+    form.client_id.choices = options(
+        [("", _("Choose a client…")), *((str(c.id), c.name) for c in clients), ("new", _("+ New client"))]
+    )
     return clients
 
 
@@ -181,6 +185,7 @@ def _apply_form(form, invoice):
         form.amount.errors.append(str(error))
         return False
     invoicing.refresh_status(invoice)
+    planning.replan(invoice)  # due date, switch or total may have changed
     return True
 
 
@@ -286,7 +291,7 @@ def _detail_context(invoice, **forms):
         .limit(20)
     ).all()
     return {
-        "invoice": invoice,
+        **reminders_context(invoice),
         "payment_form": payment_form,
         "sent_form": sent_form,
         "confirm_form": ConfirmForm(formdata=None),

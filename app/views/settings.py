@@ -16,6 +16,7 @@ from ..forms import (
     ProfileForm,
 )
 from ..models import Account
+from ..reminders import planning
 from . import render
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -43,6 +44,7 @@ def profile():
         account.currency = form.currency.data
         account.iban = form.iban.data or ""
         account.bic = form.bic.data or ""
+        planning.replan_account(account)  # the time zone moves every send time
         db.session.commit()
         flash(_("Profile saved."), "success")
         return redirect(url_for("settings.profile"))

@@ -8,6 +8,8 @@
       { code: "204", swap: false },
       { code: "[23]..", swap: true },
       { code: "422", swap: true },
+      { code: "429", swap: true },
+      { code: "503", swap: true },
       { code: "[45]..", swap: false, error: true },
     ];
   }

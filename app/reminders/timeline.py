@@ -1,0 +1,125 @@
+"""What the owner sees of an invoice's reminders: every step with its state, and
+the answer to "why is no reminder going out?"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from .. import clock
+from ..extensions import db
+from ..models import Invoice, Reminder
+from . import planning
+from . import schedule as rules
+from .eligibility import blocking_reason
+
+REASON_TEXT = {
+    "void": _l("the invoice is void"),
+    "draft": _l("the invoice has not been sent to the client yet"),
+    "paid": _l("the invoice is paid"),
+    "not_sent_by_email": _l("the invoice was not sent by email (post or by hand)"),
+    "no_due_date": _l("the invoice has no due date"),
+    "instalment_plan": _l("the client pays by pre-authorised instalments"),
+    "account_off": _l("payment reminders are switched off for your account"),
+    "client_paused": _l("reminders are paused for this client"),
+    "invoice_off": _l("payment reminders are switched off for this invoice"),
+    "no_email": _l("the client has no email address"),
+    "superseded": _l("a later reminder was due at the same time (catch-up after a pause)"),
+    "due_date_reached": _l("the due date had come: a before-due reminder is never sent late"),
+    "refused": _l("the mail server refused it"),
+    "temporary": _l("the mail server asked to try again later"),
+    "gave_up": _l("the mail server kept refusing it; Relance gave up"),
+    "worker_lost": _l("the sending process stopped in the middle: it may have arrived"),
+    "smtp_uncertain": _l("the connection broke while sending: it may have arrived"),
+    "not_needed": _l("not needed: the invoice was sent on or after that day"),
+}
+
+
+def step_label(offset: int) -> str:
+    if offset < 0:
+        return _l("%(num)d days before the due date", num=-offset)
+    if offset == 0:
+        return _l("On the due date")
+    return _l("%(num)d days after the due date", num=offset)
+
+
+@dataclass
+class Entry:
+    offset: int | None
+    label: str
+    on: date | None
+    at: datetime | None
+    state: str  # a reminder state, or "planned", "not_needed", "blocked", "due_now"
+    reason: str = ""
+    reminder: Reminder | None = None
+
+
+def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
+    """The steps of the account's schedule for this invoice, merged with the reminders
+    already decided, and a sentence when nothing more will go out."""
+    now = clock.now()
+    account = invoice.account
+    rows = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.invoice_id == invoice.id, Reminder.kind == "step")
+        .order_by(Reminder.step_offset, Reminder.id)
+    ).all()
+    by_offset = {r.step_offset: r for r in rows}
+    blocked = blocking_reason(invoice)
+    entries: list[Entry] = []
+    planned_steps = rules.steps(planning.facts_of(invoice), planning.schedule_of(account), now)
+    for step in planned_steps:
+        row = by_offset.pop(step.offset, None)
+        label = step_label(step.offset)
+        if row is not None:
+            entries.append(Entry(step.offset, label, step.on, step.at, row.state, row.reason, row))
+        elif step.status == rules.NOT_NEEDED:
+            entries.append(Entry(step.offset, label, step.on, step.at, "not_needed", "not_needed"))
+        elif blocked and blocked != "no_email":
+            entries.append(Entry(step.offset, label, step.on, step.at, "blocked", blocked))
+        elif step.status == rules.FUTURE:
+            entries.append(Entry(step.offset, label, step.on, step.at, "planned"))
+        else:
+            entries.append(Entry(step.offset, label, step.on, step.at, "due_now"))
+    for row in by_offset.values():  # steps of an earlier schedule
+        entries.append(
+            Entry(row.step_offset, step_label(row.step_offset), row.step_on, None, row.state, row.reason, row)
+        )
+    entries.sort(key=lambda e: (e.on or date.max, e.offset or 0))
+
+    why = None
+    coming = any(e.state in ("planned", "due_now", "scheduled", "sending") for e in entries)
+    retrying = any(e.state == "failed" and e.reminder and e.reminder.next_attempt_at for e in entries)
+    if not coming and not retrying:
+        if blocked:
+            why = REASON_TEXT[blocked]
+        elif entries:
+            why = _l("every step of your reminder schedule for this invoice is behind us")
+        else:
+            why = _l("your reminder schedule has no step for this invoice")
+    return entries, why
+
+
+def last_sent(invoice_ids) -> dict[int, tuple[datetime, int]]:
+    """For each invoice: when its last reminder went out and how many went out (one query)."""
+    if not invoice_ids:
+        return {}
+    rows = db.session.execute(
+        select(Reminder.invoice_id, func.max(Reminder.sent_at), func.count(Reminder.id))
+        .where(Reminder.invoice_id.in_(list(invoice_ids)), Reminder.kind == "step", Reminder.state == "sent")
+        .group_by(Reminder.invoice_id)
+    ).all()
+    return {invoice_id: (at, count) for invoice_id, at, count in rows}
+
+
+def invoice_email(invoice: Invoice) -> Reminder | None:
+    """The latest "Send by email" of this invoice, if any."""
+    return db.session.scalar(
+        select(Reminder)
+        .where(Reminder.invoice_id == invoice.id, Reminder.kind == "invoice")
+        .order_by(Reminder.id.desc())
+        .limit(1)
+    )

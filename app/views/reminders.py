@@ -1,0 +1,267 @@
+"""Payment reminders: account settings and preview, the per-invoice switch and
+timeline, and "Send by email"."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from redis.exceptions import RedisError
+
+from .. import clock
+from ..auth_setup import get_invoice
+from ..extensions import db, limiter
+from ..forms import ConfirmForm, InvoiceEmailForm, ReminderSettingsForm
+from ..models import Reminder
+from ..reminders import planning
+from ..reminders import schedule as rules
+from ..reminders.dispatch import enqueue_ready
+from ..reminders.planning import _insert
+from ..reminders.sending import default_invoice_email, send_preview
+from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
+from . import redirect_to, render
+
+bp = Blueprint("reminders", __name__)
+
+
+def preset_of(offsets: tuple[int, ...]) -> str:
+    for name, values in rules.PRESETS.items():
+        if values == offsets:
+            return name
+    return "custom"
+
+
+def example_for(offsets, send_time, skip_weekends, timezone):
+    """What the schedule means for an invoice due next Friday: [(label, day)]."""
+    today = clock.today(timezone)
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
+    return friday, [(step_label(o), rules.step_day(friday, o, skip_weekends)) for o in sorted(offsets)]
+
+
+def _settings_context(form, offsets, saved=False):
+    friday, example = example_for(
+        offsets, form.send_time.data, form.skip_weekends.data, current_user.timezone
+    )
+    return {
+        "form": form,
+        "offsets": offsets,
+        "saved": saved,
+        "friday": friday,
+        "example": example,
+        "step_label": step_label,
+        "limits": (rules.MIN_OFFSET, rules.MAX_OFFSET, rules.MAX_STEPS),
+    }
+
+
+@bp.route("/settings/reminders", methods=["GET", "POST"])
+@login_required
+def settings():
+    account = current_user
+    current = rules.parse_offsets(account.reminder_offsets)
+    if request.method == "GET":
+        form = ReminderSettingsForm(formdata=None)
+        form.enabled.data = account.reminders_enabled
+        form.preset.data = preset_of(current)
+        form.offsets.data = ",".join(str(o) for o in current)
+        form.send_time.data = account.reminder_send_time
+        form.skip_weekends.data = account.reminder_skip_weekends
+        return render(
+            "reminders/settings.html", "partials/reminder_settings.html", **_settings_context(form, current)
+        )
+
+    form = ReminderSettingsForm()
+    offsets = current
+    if form.validate_on_submit():
+        offsets, error = _offsets_from(form, request.form.get("action", "save"))
+        if error:
+            form.add_offset.errors.append(error)
+    if form.errors:
+        return render(
+            "reminders/settings.html",
+            "partials/reminder_settings.html",
+            status=422,
+            **_settings_context(form, offsets),
+        )
+    account.reminders_enabled = form.enabled.data
+    account.reminder_offsets = ",".join(str(o) for o in offsets)
+    account.reminder_send_time = form.send_time.data
+    account.reminder_skip_weekends = form.skip_weekends.data
+    planning.replan_account(account)
+    db.session.commit()
+    if not request.headers.get("HX-Request"):
+        flash(_("Reminder settings saved."), "success")
+        return redirect(url_for("reminders.settings"))
+    form.preset.data = preset_of(offsets)
+    form.offsets.data = ",".join(str(o) for o in offsets)
+    form.add_offset.data = None
+    return render(
+        "reminders/settings.html",
+        "partials/reminder_settings.html",
+        **_settings_context(form, offsets, saved=True),
+    )
+
+
+def _offsets_from(form, action):
+    """The offsets the form asks for, or (current, message) when they are refused."""
+    if form.preset.data != "custom":
+        return rules.PRESETS[form.preset.data], None
+    try:
+        values = [int(v) for v in (form.offsets.data or "").split(",") if v.strip()]
+    except ValueError:
+        return rules.DEFAULT_OFFSETS, _("The list of days is not valid.")
+    if not values:
+        values = list(rules.DEFAULT_OFFSETS)
+    if action.startswith("remove:"):
+        try:
+            values.remove(int(action.partition(":")[2]))
+        except ValueError:
+            pass
+        if not values:
+            return tuple(sorted(set(values or rules.DEFAULT_OFFSETS))), _("Keep at least one day.")
+    elif action == "add" or form.add_offset.data is not None:
+        new = form.add_offset.data
+        if new is None:
+            return tuple(sorted(values)), _("Enter a number of days, e.g. -5 or 10.")
+        if new in values:
+            return tuple(sorted(values)), _("This day is already in your schedule.")
+        if not rules.MIN_OFFSET <= new <= rules.MAX_OFFSET:
+            return tuple(sorted(values)), _(
+                "Choose a day between %(low)d and +%(high)d.",
+                low=rules.MIN_OFFSET,
+                high=rules.MAX_OFFSET,
+            )
+        if len(values) >= rules.MAX_STEPS:
+            return tuple(sorted(values)), _("At most %(num)d reminders per invoice.", num=rules.MAX_STEPS)
+        values.append(new)
+    try:
+        return rules.validate_offsets(values), None
+    except ValueError:
+        return tuple(sorted(set(values)))[: rules.MAX_STEPS], _(
+            "Days go from %(low)d to +%(high)d, at most %(num)d, each once.",
+            low=rules.MIN_OFFSET,
+            high=rules.MAX_OFFSET,
+            num=rules.MAX_STEPS,
+        )
+
+
+def _preview_key():
+    return f"preview:{current_user.get_id()}" if current_user.is_authenticated else "preview:anon"
+
+
+@bp.route("/settings/reminders/preview", methods=["POST"])
+@login_required
+@limiter.limit("5 per hour", key_func=_preview_key)
+def preview():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        send_preview(current_user)
+    except (smtplib.SMTPException, OSError):
+        message, status = _("The mail server could not be reached. Try again in a moment."), 503
+    else:
+        message = _("Preview sent to %(email)s", email=current_user.email)
+        status = 200
+    if request.headers.get("HX-Request"):
+        return render_template("partials/preview_result.html", message=message, ok=status == 200), status
+    flash(message, "success" if status == 200 else "error")
+    return redirect(url_for("reminders.settings"))
+
+
+def reminders_context(invoice):
+    entries, why = invoice_timeline(invoice)
+    return {
+        "invoice": invoice,
+        "entries": entries,
+        "why": why,
+        "reason_text": REASON_TEXT,
+        "toggle_form": ConfirmForm(formdata=None),
+        "email": invoice_email(invoice),
+    }
+
+
+@bp.route("/invoices/<int:invoice_id>/reminders", methods=["POST"])
+@login_required
+def toggle(invoice_id):
+    invoice = get_invoice(invoice_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    invoice.reminders_enabled = request.form.get("enabled") in ("1", "on", "y", "true")
+    planning.replan(invoice)
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("partials/invoice_reminders.html", **reminders_context(invoice), saved=True)
+    flash(
+        _("Payment reminders are on for this invoice.")
+        if invoice.reminders_enabled
+        else _("Payment reminders are off for this invoice."),
+        "success",
+    )
+    return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+
+
+@bp.route("/invoices/<int:invoice_id>/email", methods=["GET", "POST"])
+@login_required
+def send_email(invoice_id):
+    invoice = get_invoice(invoice_id)
+    if invoice.status == "void":
+        flash(_("A void invoice cannot be sent."), "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    if request.method == "GET":
+        form = InvoiceEmailForm(formdata=None)
+        form.key.data = uuid.uuid4().hex
+        form.to.data = invoice.client.email or ""
+        form.subject.data, form.message.data = default_invoice_email(invoice, current_user)
+        return render("invoices/email.html", form=form, invoice=invoice)
+    form = InvoiceEmailForm()
+    if not form.validate_on_submit():
+        return render("invoices/email.html", form=form, invoice=invoice, status=422)
+    now = clock.now()
+    to = form.to.data.strip().lower()
+    if not invoice.client.email:
+        invoice.client.email = to  # the address typed here is the client's from now on
+    statement = (
+        _insert(Reminder.__table__)
+        .values(
+            key=f"invoice:{invoice.id}:{form.key.data}",
+            account_id=current_user.id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            kind="invoice",
+            channel="email",
+            state="scheduled",
+            reason="",
+            recipient=to,
+            subject=form.subject.data.strip(),
+            body=form.message.data.strip(),
+            attempts=0,
+            next_attempt_at=now,
+            message_id="",
+            last_error="",
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Reminder.__table__.c.id)
+    )
+    reminder_id = db.session.execute(statement).scalar()
+    db.session.commit()
+    if reminder_id is not None:
+        try:
+            enqueue_ready([reminder_id])
+        except RedisError:
+            pass  # the next tick queues it from the database
+    flash(_("Sending invoice %(number)s to %(to)s…", number=invoice.number, to=to), "info")
+    return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#email-status")
+
+
+@bp.route("/invoices/<int:invoice_id>/email/status")
+@login_required
+def email_status(invoice_id):
+    invoice = get_invoice(invoice_id)
+    return render_template(
+        "partials/invoice_email_status.html", invoice=invoice, email=invoice_email(invoice)
+    )
