@@ -61,6 +61,7 @@ SCREENS = [
     ("client-detail", "/clients/{long_client}", False),
     ("settings", "/settings/", False),
     ("profile", "/settings/profile", False),
+    ("account", "/settings/account", False),  # --all only
 ]
 # The committed English set: a few screens at phone width only.
 ENGLISH_SUBSET = {"login", "today", "invoice-detail"}
@@ -211,20 +212,43 @@ def main(argv=None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     all_screens = {name for name, _, _ in SCREENS}
+    committed = all_screens - {"account"}
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     with tempfile.TemporaryDirectory(prefix="relance-shots-") as folder:
         app, ids = build_app(Path(folder))
         with Server(app) as server, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            saved = shoot(browser, server.url, args.out, ids, locale="fr-FR", suffix="",
-                          widths=list(WIDTHS), screens=all_screens)
+            saved = shoot(
+                browser,
+                server.url,
+                args.out,
+                ids,
+                locale="fr-FR",
+                suffix="",
+                widths=list(WIDTHS),
+                screens=all_screens if args.all else committed,
+            )
             # Empty states: an account with no client and no invoice (phone only).
-            saved += shoot(browser, server.url, args.out, ids, locale="fr-FR", suffix="-empty",
-                           widths=[360], screens={"today", "invoices", "clients"}, email=EMPTY_EMAIL)
+            saved += shoot(
+                browser,
+                server.url,
+                args.out,
+                ids,
+                locale="fr-FR",
+                suffix="-empty",
+                widths=[360],
+                screens={"today", "invoices", "clients"},
+                email=EMPTY_EMAIL,
+            )
             set_language(app, DEMO_EMAIL, "en")
             saved += shoot(
-                browser, server.url, args.out, ids, locale="en-US", suffix="-en",
+                browser,
+                server.url,
+                args.out,
+                ids,
+                locale="en-US",
+                suffix="-en",
                 widths=list(WIDTHS) if args.all else [360],
                 screens=all_screens if args.all else ENGLISH_SUBSET,
             )
