@@ -38,10 +38,6 @@ NARROW = {"width": 360, "height": 780}
 
 pytestmark = [
     pytest.mark.browser,
-    # WTForms 3.3 deprecates (value, label) tuples as SelectField choices; every page
-    # with a select warns, which filterwarnings=error turns into a 500 in the live
-    # server. The forms should move to wtforms.SelectChoice; remove this line then.
-    pytest.mark.filterwarnings("ignore:Passing SelectField choices as tuples:DeprecationWarning"),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
 ]
 
