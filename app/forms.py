@@ -330,12 +330,14 @@ class ConfirmForm(FlaskForm):
 
 
 def preset_choices():
-    return [
-        ("standard", _l("Standard: 3 days before, on the due date, 3 and 7 days after")),
-        ("gentle", _l("Gentle: on the due date and 7 days after")),
-        ("firm", _l("Firm: 3 days before, on the due date, 3, 7, 14 and 30 days after")),
-        ("custom", _l("Custom")),
-    ]
+    return options(
+        [
+            ("standard", _l("Standard: 3 days before, on the due date, 3 and 7 days after")),
+            ("gentle", _l("Gentle: on the due date and 7 days after")),
+            ("firm", _l("Firm: 3 days before, on the due date, 3, 7, 14 and 30 days after")),
+            ("custom", _l("Custom")),
+        ]
+    )
 
 
 class ReminderSettingsForm(FlaskForm):

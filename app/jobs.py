@@ -18,12 +18,20 @@ def _application():
 
 
 def send_reminders(reminder_ids):
+    if has_app_context():
+        return _send(reminder_ids)
+    with _application().app_context():
+        return _send(reminder_ids)
+
+
+def _send(reminder_ids):
+    from .reminders.dispatch import release
     from .reminders.sending import send_batch
 
-    if has_app_context():
+    try:
         return send_batch(reminder_ids)
-    with _application().app_context():
-        return send_batch(reminder_ids)
+    finally:
+        release(reminder_ids)
 
 
 def run_tick():

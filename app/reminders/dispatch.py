@@ -74,6 +74,12 @@ def enqueue_ready(ids: list[int]) -> int:
     return len(fresh)
 
 
+def release(ids) -> None:
+    """A worker has handled these ids: a later retry may queue them again."""
+    if ids:
+        redis_connection().delete(*(f"relance:queued:{i}" for i in ids))
+
+
 def tick(inline: bool = False) -> TickReport:
     """Sweep lost sends, plan what has come, then send it (inline) or queue it."""
     report = TickReport()

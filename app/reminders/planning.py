@@ -249,18 +249,25 @@ def _plan_batch(now, limit, report) -> int:
         report.keys.extend(db.session.execute(statement, inserts).scalars().all())
         report.scheduled += sum(1 for row in inserts if row["state"] != "skipped")
         report.skipped += sum(1 for row in inserts if row["state"] == "skipped")
-    for invoice_id, offset in supersede:
+    if supersede:
         # A step left waiting (workers down) is superseded by the later one now due.
+        # One executemany for the batch, not one ORM UPDATE per invoice (that cost
+        # ~1.5 ms each); the commit below expires the session anyway.
+        reminders = Reminder.__table__.c
         db.session.execute(
-            update(Reminder)
+            update(Reminder.__table__)
             .where(
-                Reminder.invoice_id == invoice_id,
-                Reminder.kind == "step",
-                Reminder.step_offset < offset,
-                Reminder.state.in_(("scheduled", "failed", "awaiting_approval")),
-                or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
+                reminders.invoice_id == db.bindparam("i"),
+                reminders.kind == "step",
+                reminders.step_offset < db.bindparam("o"),
+                or_(
+                    reminders.state == "scheduled",
+                    reminders.state == "awaiting_approval",
+                    (reminders.state == "failed") & reminders.next_attempt_at.is_not(None),
+                ),
             )
-            .values(state="skipped", reason="superseded", next_attempt_at=None, updated_at=now)
+            .values(state="skipped", reason="superseded", next_attempt_at=None, updated_at=now),
+            [{"i": invoice_id, "o": offset} for invoice_id, offset in supersede],
         )
     db.session.execute(
         update(Invoice.__table__)

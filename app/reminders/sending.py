@@ -181,7 +181,9 @@ def deliver(smtp: smtplib.SMTP, message) -> None:
         _reset(smtp)
         raise
     try:
-        smtp.data(message.as_bytes())
+        code, reply = smtp.data(message.as_bytes())
+        if code != 250:  # smtplib only raises for the 354 step; the final answer is ours
+            raise smtplib.SMTPDataError(code, reply)
     except smtplib.SMTPDataError as error:
         _reset(smtp)
         _raise_for(error.smtp_code, error.smtp_error)
