@@ -26,8 +26,19 @@ def init_app(app):
     login_manager.session_protection = "basic"
 
 
+# Ids are INTEGER columns: a larger number in a URL is simply not one of ours
+# (and would make the database driver raise instead of finding nothing).
+MAX_ID = 2**31 - 1
+
+
+def valid_id(object_id) -> bool:
+    return isinstance(object_id, int) and 0 < object_id <= MAX_ID
+
+
 def _owned(model, object_id):
     """Load ``model`` by id for the current account, or 404 (never 403, never data)."""
+    if not valid_id(object_id):
+        abort(404)
     obj = db.session.get(model, object_id)
     if obj is None or obj.account_id != current_user.id:
         abort(404)

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from .. import clock, invoicing
-from ..auth_setup import get_client, get_invoice, get_payment
+from ..auth_setup import get_client, get_invoice, get_payment, valid_id
 from ..extensions import db
 from ..forms import ConfirmForm, InvoiceForm, MarkSentForm, PaymentForm, options
 from ..invoicing import InvoiceRuleError, LineInput
@@ -125,7 +125,7 @@ def _apply_form(form, invoice):
                 email=(form.new_client_email.data or "").strip().lower() or None,
                 language=current_user.language,
             )
-    elif choice.isdigit():
+    elif choice.isdigit() and valid_id(int(choice)):
         client = db.session.get(Client, int(choice))
         if client is None or client.account_id != current_user.id:
             client = None
