@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -33,25 +34,32 @@ def init_app(app):
         binary = Path(sys.executable).parent / "pybabel"
         subprocess.run([str(binary), *args], check=True, cwd=ROOT)
 
+    @contextmanager
+    def template():
+        """messages.pot, extracted from app/ and templates/ (see babel.cfg), removed afterwards."""
+        try:
+            pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", "messages.pot", ".")
+            yield
+        finally:
+            (ROOT / "messages.pot").unlink(missing_ok=True)
+
     @translate.command("update")
     def translate_update():
         """Extract strings into messages.pot and merge them into each catalogue."""
-        pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", "messages.pot", ".")
-        pybabel("update", "-i", "messages.pot", "-d", "translations", "--no-fuzzy-matching")
-        Path(ROOT / "messages.pot").unlink()
+        with template():
+            pybabel("update", "-i", "messages.pot", "-d", "translations", "--no-fuzzy-matching")
 
     @translate.command("compile")
     def translate_compile():
-        """Compile the catalogues (.po → .mo)."""
-        pybabel("compile", "-d", "translations")
+        """Compile the catalogues (.po → .mo) and print how much of each is translated."""
+        pybabel("compile", "-d", "translations", "--statistics")
 
     @translate.command("init")
     @click.argument("language")
     def translate_init(language):
         """Start a catalogue for a new language."""
-        pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", "messages.pot", ".")
-        pybabel("init", "-i", "messages.pot", "-d", "translations", "-l", language)
-        Path(ROOT / "messages.pot").unlink()
+        with template():
+            pybabel("init", "-i", "messages.pot", "-d", "translations", "-l", language)
 
 
 def init_reminders_cli(app):
