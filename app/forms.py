@@ -66,6 +66,9 @@ class MoneyField(StringField):
         return f"{self.data // 100}.{self.data % 100:02d}"
 
 
+MAX_QUANTITY_MILLI = 1_000_000_000  # a million units: the column is a 32-bit INTEGER
+
+
 class QuantityField(StringField):
     """A quantity read as thousandths (``1,5`` → 1500)."""
 
@@ -78,6 +81,9 @@ class QuantityField(StringField):
         if not whole.isdigit() and whole != "" or (frac and not frac.isdigit()) or len(frac) > 3:
             raise ValueError(_("Enter a quantity such as 1, 2.5 or 0.125."))
         self.data = int(whole or 0) * 1000 + int((frac + "000")[:3])
+        if self.data > MAX_QUANTITY_MILLI:
+            self.data = None
+            raise ValueError(_("This quantity is too large."))
 
     def _value(self):
         if self.raw_data:

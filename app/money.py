@@ -6,7 +6,9 @@ from decimal import Decimal
 from babel.numbers import format_currency
 
 CURRENCIES = ("EUR", "CAD", "CHF", "USD", "GBP")
-MAX_CENTS = 10**13  # a thousand billion: anything above is a typo
+# Amounts are INTEGER columns (32 bits on PostgreSQL): 20 million is the most one
+# invoice or payment may hold; anything above is a typo anyway.
+MAX_CENTS = 2_000_000_000
 
 _SPACES = re.compile(r"[\s\u00a0\u202f']")
 _SHAPE = re.compile(r"^\d+(?:[.,]\d+)?$")

@@ -5,7 +5,7 @@ from datetime import timedelta
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, joinedload
 
 from .. import clock
 from ..extensions import db
@@ -57,6 +57,7 @@ def index():
     )
     events = db.session.scalars(
         select(Event)
+        .options(joinedload(Event.invoice))  # each line names its invoice: one query, not one each
         .where(Event.account_id == current_user.id)
         .order_by(Event.created_at.desc(), Event.id.desc())
         .limit(8)

@@ -15,6 +15,7 @@ from ..extensions import db
 from ..forms import ConfirmForm, InvoiceForm, MarkSentForm, PaymentForm, options
 from ..invoicing import InvoiceRuleError, LineInput
 from ..models import Client, Event, Invoice
+from ..money import MAX_CENTS
 from ..reminders import planning
 from ..reminders.timeline import last_sent
 from . import form_status, redirect_to, render
@@ -83,6 +84,8 @@ def index():
         per_page=current_app.config["INVOICES_PER_PAGE"],
         error_out=False,
     )
+    if page.page > 1 and not page.items:
+        abort(404)  # past the last page: a stale or typed link
     return render(
         "invoices/index.html",
         "partials/invoice_list.html",
@@ -156,6 +159,9 @@ def _apply_form(form, invoice):
     if not lines and form.amount.data is None and not form.amount.errors:
         form.amount.errors.append(_("Enter the amount, or add line items."))
         ok = False
+    if lines and invoicing.lines_totals(lines)[2] > MAX_CENTS:
+        form.amount.errors.append(_("This amount is too large."))
+        ok = False
     if not ok:
         return False
 
@@ -190,12 +196,8 @@ def _apply_form(form, invoice):
 
 
 def _form_page(form, invoice, status=None):
-    return render(
-        "invoices/form.html",
-        form=form,
-        invoice=invoice,
-        status=status if status is not None else form_status(form),
-    )
+    status = status if status is not None else form_status(form)
+    return render("invoices/form.html", form=form, invoice=invoice, has_errors=status == 422, status=status)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -225,6 +227,8 @@ def new():
             flash(_("Invoice %(number)s created.", number=invoice.number), "success")
             return redirect(url_for("invoices.detail", invoice_id=invoice.id))
         db.session.rollback()
+        # Errors found by the rules (line items, number taken…) are not in form.errors.
+        return _form_page(form, None, status=422)
     return _form_page(form, None)
 
 
@@ -271,6 +275,7 @@ def edit(invoice_id):
             flash(_("Invoice %(number)s saved.", number=invoice.number), "success")
             return redirect(url_for("invoices.detail", invoice_id=invoice.id))
         db.session.rollback()
+        return _form_page(form, invoice, status=422)
     return _form_page(form, invoice)
 
 
