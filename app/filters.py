@@ -36,7 +36,9 @@ def due_words(invoice, today=None):
 
 def due_tone(invoice, today=None):
     """A CSS modifier for the due state: ok, soon, today, late, done."""
-    if invoice.status in ("paid", "void"):
+    if invoice.status == "void":
+        return "void"
+    if invoice.status == "paid":
         return "done"
     if invoice.due_on is None:
         return "ok"

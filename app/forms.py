@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -63,7 +64,8 @@ class MoneyField(StringField):
             return self.raw_data[0]
         if self.data is None:
             return ""
-        return f"{self.data // 100}.{self.data % 100:02d}"
+        separator = "," if str(get_locale() or "en").startswith("fr") else "."
+        return f"{self.data // 100}{separator}{self.data % 100:02d}"
 
 
 MAX_QUANTITY_MILLI = 1_000_000_000  # a million units: the column is a 32-bit INTEGER

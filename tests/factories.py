@@ -16,6 +16,7 @@ _seq = itertools.count(1)
 
 def make_account(email=None, password=PASSWORD, **fields) -> Account:
     n = next(_seq)
+    fields.setdefault("language", "en")  # the tests read English pages unless they ask
     account = Account(
         email=(email or f"owner{n}@example.com").lower(),
         business_name=fields.pop("business_name", f"Business {n}"),

@@ -108,7 +108,7 @@ def test_due_state_in_french(in_locale, due_on, status, must_contain):
         (date(2026, 11, 22), "sent", "late"),
         (None, "sent", "ok"),
         (date(2026, 11, 1), "paid", "done"),
-        (date(2026, 11, 1), "void", "done"),
+        (date(2026, 11, 1), "void", "void"),
     ],
 )
 def test_due_tone_colours_the_badge(due_on, status, tone):

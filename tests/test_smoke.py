@@ -2,9 +2,11 @@
 
 
 def test_login_page_renders(client):
-    response = client.get("/login")
+    response = client.get("/login", headers={"Accept-Language": "en"})
     assert response.status_code == 200
-    assert b"Log in" in response.data or b"Connexion" in response.data
+    assert b"Log in" in response.data
+    french = client.get("/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert "Mot de passe" in french.get_data(as_text=True)
 
 
 def test_register_login_logout(client, auth):

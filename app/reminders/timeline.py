@@ -82,6 +82,12 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
             entries.append(Entry(step.offset, label, step.on, step.at, "blocked", blocked))
         elif step.status == rules.FUTURE:
             entries.append(Entry(step.offset, label, step.on, step.at, "planned"))
+        elif step.status == rules.SUPERSEDED:
+            entries.append(Entry(step.offset, label, step.on, step.at, "skipped", "superseded"))
+        elif step.status == rules.TOO_LATE:
+            entries.append(
+                Entry(step.offset, label, step.on, step.at, "skipped", "due_date_reached")
+            )
         else:
             entries.append(Entry(step.offset, label, step.on, step.at, "due_now"))
     for row in by_offset.values():  # steps of an earlier schedule
