@@ -31,6 +31,14 @@ def _idle(reason):
 def run_redis():
     if os.environ.get("REDIS_URL"):
         _idle(f"REDIS_URL is set: using {os.environ['REDIS_URL']}, no embedded Redis.")
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", DEV_REDIS_PORT)) == 0:
+            _idle(
+                f"Port {DEV_REDIS_PORT} is taken: using the Redis already there "
+                f"(is another `make run` going?). Set REDIS_URL to choose another."
+            )
     data = INSTANCE / "redis"
     data.mkdir(parents=True, exist_ok=True)
     os.execv(
@@ -67,7 +75,8 @@ def run_mail():
 
 
 def run_web():
-    port = os.environ.get("PORT", "5000")
+    # Not $PORT: honcho gives each process its own (5000, 5100, …).
+    port = os.environ.get("WEB_PORT", "5000")
     bin_dir = Path(sys.executable).parent
     os.execv(
         str(bin_dir / "flask"),
