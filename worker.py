@@ -22,12 +22,13 @@ from app.reminders.dispatch import QUEUE, tick
 log = logging.getLogger("relance.worker")
 
 
-def wait_for_redis(url: str, attempts: int = 120) -> Redis:
-    connection = Redis.from_url(url)
+def wait_for_redis(url: str, attempts: int = 120) -> None:
+    probe = Redis.from_url(url)
     for _ in range(attempts):
         try:
-            connection.ping()
-            return connection
+            probe.ping()
+            probe.close()
+            return
         except RedisConnectionError:
             time.sleep(0.5)
     sys.exit(f"Redis is not reachable at {url}")
@@ -49,11 +50,15 @@ def tick_forever(app, connection: Redis, every: int, stop: threading.Event) -> N
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app()
-    connection = wait_for_redis(app.config["REDIS_URL"])
+    wait_for_redis(app.config["REDIS_URL"])
+    # A fresh client for RQ: it raises the socket timeout above its blocking dequeue
+    # (redis-py's default is 5 s), which only applies to connections opened after.
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    ticker_connection = Redis.from_url(app.config["REDIS_URL"])
     every = int(os.environ.get("RELANCE_TICK_SECONDS", "300"))
     stop = threading.Event()
     ticker = threading.Thread(
-        target=tick_forever, args=(app, connection, every, stop), name="tick", daemon=True
+        target=tick_forever, args=(app, ticker_connection, every, stop), name="tick", daemon=True
     )
     ticker.start()
     # SimpleWorker: no fork per job (tens of ms each); jobs are batches of ids.
