@@ -352,3 +352,24 @@ def test_reminders_in_the_clients_language(app, fixed_now, sink):
     subject = sink.to("fr@example.com")[0]["subject"]
     assert "F-2026-030" in subject
     assert "Rappel" in subject
+
+
+def test_owner_can_resend_a_failed_reminder_once(app, setup, sink, fixed_now, client, auth):
+    sink.handler.reply_to_data = "550 5.2.2 Mailbox full"
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    sink.handler.reply_to_data = None
+    with app.app_context():
+        reminder_id = db.session.scalar(select(Reminder.id).where(Reminder.state == "failed"))
+    auth.login(email="owner@example.com")
+    page = client.get(f"/invoices/{setup['invoice']}").get_data(as_text=True)
+    assert "Send it again" in page
+    url = f"/invoices/{setup['invoice']}/reminders/{reminder_id}/resend"
+    assert client.form(url).status_code == 302
+    assert client.form(url).status_code == 302  # a second click changes nothing
+    with app.app_context():
+        run_worker(app)
+    assert subjects(sink) == ["Reminder: invoice F-2026-014 is due in 3 days"]
+    assert reminders(app, setup["invoice"])[-3] == ("sent", "")
+    again = client.form(url, follow_redirects=True).get_data(as_text=True)
+    assert "cannot be sent again" in again
+    assert len(sink.to(CLIENT)) == 1

@@ -1,15 +1,16 @@
 """Home ("Today"): what is overdue, what is due this week, what needs attention."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from .. import clock
 from ..extensions import db
-from ..models import Client, Event, Invoice
+from ..models import Client, Event, Invoice, Reminder
 from . import render
 
 bp = Blueprint("home", __name__)
@@ -72,4 +73,47 @@ def index():
         events=events,
         has_clients=has_clients,
         today=today,
+        reminders=reminders_today(current_user, today),
     )
+
+
+def reminders_today(account, today):
+    """What the engine did and will do today: sent, still to go, needing a decision."""
+    zone = ZoneInfo(account.timezone)
+    start = datetime.combine(today, time(0), tzinfo=zone)
+    end = start + timedelta(days=1)
+    sent = db.session.scalars(
+        select(Reminder)
+        .options(joinedload(Reminder.invoice), joinedload(Reminder.client))
+        .where(
+            Reminder.account_id == account.id,
+            Reminder.state == "sent",
+            Reminder.sent_at >= start,
+            Reminder.sent_at < end,
+        )
+        .order_by(Reminder.sent_at.desc())
+        .limit(20)
+    ).all()
+    upcoming = db.session.scalar(
+        select(func.count(Invoice.id)).where(
+            Invoice.account_id == account.id,
+            Invoice.status == "sent",
+            Invoice.next_reminder_at >= clock.now(),
+            Invoice.next_reminder_at < end,
+        )
+    )
+    problems = db.session.scalars(
+        select(Reminder)
+        .options(joinedload(Reminder.invoice))
+        .where(
+            Reminder.account_id == account.id,
+            or_(
+                Reminder.state == "unknown",
+                and_(Reminder.state == "failed", Reminder.next_attempt_at.is_(None)),
+            ),
+            Reminder.updated_at >= clock.now() - timedelta(days=30),
+        )
+        .order_by(Reminder.updated_at.desc())
+        .limit(10)
+    ).all()
+    return {"sent": sent, "upcoming": upcoming, "problems": problems, "enabled": account.reminders_enabled}

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
+from sqlalchemy import and_, or_, update
 
 from .. import clock
 from ..auth_setup import get_invoice
@@ -265,3 +266,40 @@ def email_status(invoice_id):
     return render_template(
         "partials/invoice_email_status.html", invoice=invoice, email=invoice_email(invoice)
     )
+
+
+@bp.route("/invoices/<int:invoice_id>/reminders/<int:reminder_id>/resend", methods=["POST"])
+@login_required
+def resend(invoice_id, reminder_id):
+    """The owner decides to send again a reminder that failed or whose outcome is unknown."""
+    invoice = get_invoice(invoice_id)
+    reminder = db.session.get(Reminder, reminder_id)
+    if reminder is None or reminder.invoice_id != invoice.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    now = clock.now()
+    done = db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.id == reminder.id,
+            or_(
+                Reminder.state == "unknown",
+                and_(Reminder.state == "failed", Reminder.next_attempt_at.is_(None)),
+            ),
+        )
+        .values(
+            state="scheduled", reason="resent_by_owner", next_attempt_at=now, lease_until=None, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not done:
+        flash(_("This reminder cannot be sent again: it is not failed or unknown."), "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    try:
+        enqueue_ready([reminder.id])
+    except RedisError:
+        pass  # the next tick queues it from the database
+    flash(_("The reminder will be sent again in a moment."), "success")
+    return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#invoice-reminders")
