@@ -18,6 +18,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -350,7 +351,7 @@ def preset_choices():
 
 class ReminderSettingsForm(FlaskForm):
     enabled = BooleanField(_l("Send payment reminders"))
-    preset = SelectField(_l("Frequency"), choices=preset_choices())
+    preset = RadioField(_l("Frequency"), choices=preset_choices())
     offsets = HiddenField()
     add_offset = IntegerField(_l("Add a day"), [Optional()])
     send_time = StringField(_l("Send time"), [InputRequired()])

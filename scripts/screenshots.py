@@ -32,7 +32,9 @@ from werkzeug.serving import make_server  # noqa: E402
 from app import clock, create_app, invoicing  # noqa: E402
 from app.demo import create_demo  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.mailsink import MailSink  # noqa: E402
 from app.models import Account, Client, Invoice  # noqa: E402
+from app.reminders.dispatch import tick  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,6 +64,8 @@ SCREENS = [
     ("settings", "/settings/", False),
     ("profile", "/settings/profile", False),
     ("account", "/settings/account", False),  # --all only
+    ("reminders", "/settings/reminders", False),
+    ("send-email", "/invoices/{partial_invoice}/email", False),
 ]
 # The committed English set: a few screens at phone width only.
 ENGLISH_SUBSET = {"login", "today", "invoice-detail"}
@@ -73,15 +77,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SINK = MailSink()
+
+
 def build_app(folder: Path):
     app = create_app(
         {
             "SECRET_KEY": "screenshots",
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'relance.db'}",
             "RATELIMIT_ENABLED": False,
-            # Nothing listens there: no screen sends mail.
+            # A local sink: the engine's first pass really sends, so timelines show it.
             "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": free_port(),
+            "MAIL_PORT": SINK.port,
             "MAIL_TIMEOUT": 2,
             "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         }
@@ -132,6 +139,7 @@ def build_app(folder: Path):
             if inv.status == "sent" and inv.paid_cents > 0 and inv.balance_cents > 0 and inv.is_overdue
         )
         ids = {"partial_invoice": partial.id, "long_client": client.id}
+        tick(inline=True)
     return app, ids
 
 
@@ -215,6 +223,7 @@ def main(argv=None) -> int:
     committed = all_screens - {"account"}
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    SINK.start()
     with tempfile.TemporaryDirectory(prefix="relance-shots-") as folder:
         app, ids = build_app(Path(folder))
         with Server(app) as server, sync_playwright() as pw:
@@ -253,6 +262,7 @@ def main(argv=None) -> int:
                 screens=all_screens if args.all else ENGLISH_SUBSET,
             )
             browser.close()
+    SINK.stop()
     total = sum(p.stat().st_size for p in saved)
     print(f"{len(saved)} screenshots, {total // 1024} KB, in {args.out}")
     return 0
