@@ -351,6 +351,15 @@ def preset_choices():
 
 class ReminderSettingsForm(FlaskForm):
     enabled = BooleanField(_l("Send payment reminders"))
+    mode = RadioField(
+        _l("How"),
+        choices=options(
+            [
+                ("auto", _l("Send automatically")),
+                ("ask", _l("Ask me before sending: I approve them in one click")),
+            ]
+        ),
+    )
     preset = RadioField(_l("Frequency"), choices=preset_choices())
     offsets = HiddenField()
     add_offset = IntegerField(_l("Add a day"), [Optional()])

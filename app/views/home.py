@@ -10,7 +10,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from .. import clock
 from ..extensions import db
-from ..models import Client, Event, Invoice, Reminder
+from ..models import Client, Event, Invoice, Payment, Reminder
 from . import render
 
 bp = Blueprint("home", __name__)
@@ -116,4 +116,26 @@ def reminders_today(account, today):
         .order_by(Reminder.updated_at.desc())
         .limit(10)
     ).all()
-    return {"sent": sent, "upcoming": upcoming, "problems": problems, "enabled": account.reminders_enabled}
+    waiting = db.session.scalar(
+        select(func.count(Reminder.id)).where(
+            Reminder.account_id == account.id, Reminder.state == "awaiting_approval"
+        )
+    )
+    last_payment = db.session.scalar(
+        select(func.max(Payment.paid_on)).where(Payment.account_id == account.id)
+    )
+    # Something will go out and no payment was recorded for 3 days: reconcile first.
+    reconcile = (
+        account.reminders_enabled
+        and (waiting or upcoming)
+        and (last_payment is None or (today - last_payment).days > 3)
+    )
+    return {
+        "sent": sent,
+        "upcoming": upcoming,
+        "problems": problems,
+        "enabled": account.reminders_enabled,
+        "waiting": waiting,
+        "last_payment": last_payment,
+        "reconcile": reconcile,
+    }

@@ -9,15 +9,17 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..auth_setup import get_invoice
 from ..extensions import db, limiter
 from ..forms import ConfirmForm, InvoiceEmailForm, ReminderSettingsForm
-from ..models import Reminder
+from ..models import Payment, Reminder
 from ..reminders import planning
 from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
@@ -66,6 +68,7 @@ def settings():
     if request.method == "GET":
         form = ReminderSettingsForm(formdata=None)
         form.enabled.data = account.reminders_enabled
+        form.mode.data = account.reminder_mode
         form.preset.data = preset_of(current)
         form.offsets.data = ",".join(str(o) for o in current)
         form.send_time.data = account.reminder_send_time
@@ -88,6 +91,7 @@ def settings():
             **_settings_context(form, offsets),
         )
     account.reminders_enabled = form.enabled.data
+    switch_mode(account, form.mode.data)
     account.reminder_offsets = ",".join(str(o) for o in offsets)
     account.reminder_send_time = form.send_time.data
     account.reminder_skip_weekends = form.skip_weekends.data
@@ -104,6 +108,30 @@ def settings():
         "partials/reminder_settings.html",
         **_settings_context(form, offsets, saved=True),
     )
+
+
+def switch_mode(account, mode):
+    """Automatic ↔ ask-me-first: what waits for a worker now waits for the owner, and
+    the other way round (a conditional UPDATE: a claimed reminder is left alone)."""
+    if mode == account.reminder_mode:
+        return
+    now = clock.now()
+    if mode == "ask":
+        source, values = "scheduled", {"state": "awaiting_approval", "next_attempt_at": None}
+    else:
+        source, values = "awaiting_approval", {"state": "scheduled", "next_attempt_at": now}
+    db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.account_id == account.id,
+            Reminder.kind == "step",
+            Reminder.state == source,
+            Reminder.attempts == 0,
+        )
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    account.reminder_mode = mode
 
 
 def _offsets_from(form, action):
@@ -303,3 +331,70 @@ def resend(invoice_id, reminder_id):
         pass  # the next tick queues it from the database
     flash(_("The reminder will be sent again in a moment."), "success")
     return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#invoice-reminders")
+
+
+def awaiting(account):
+    """Reminders prepared in ask-me-first mode, grouped per client: [(client, [reminders])]."""
+    rows = db.session.scalars(
+        select(Reminder)
+        .options(joinedload(Reminder.invoice), joinedload(Reminder.client))
+        .where(Reminder.account_id == account.id, Reminder.state == "awaiting_approval")
+        .order_by(Reminder.client_id, Reminder.step_on, Reminder.id)
+    ).all()
+    groups = {}
+    for reminder in rows:
+        groups.setdefault(reminder.client_id, (reminder.client, []))[1].append(reminder)
+    return list(groups.values())
+
+
+def last_payment_on(account):
+    return db.session.scalar(select(func.max(Payment.paid_on)).where(Payment.account_id == account.id))
+
+
+@bp.route("/reminders/ready", methods=["GET", "POST"])
+@login_required
+def ready():
+    """Ask-me-first mode: what is due waits here; one button sends it (or a selection)."""
+    if request.method == "POST":
+        if not ConfirmForm().validate_on_submit():
+            abort(400)
+        chosen = [int(v) for v in request.form.getlist("reminder") if v.isdigit() and len(v) < 12]
+        if not chosen:
+            flash(_("Select at least one reminder to send."), "error")
+            return render(
+                "reminders/ready.html",
+                groups=awaiting(current_user),
+                last_payment=last_payment_on(current_user),
+                confirm_form=ConfirmForm(formdata=None),
+                status=422,
+            )
+        now = clock.now()
+        ids = db.session.scalars(
+            update(Reminder)
+            .where(
+                Reminder.account_id == current_user.id,
+                Reminder.id.in_(chosen),
+                Reminder.state == "awaiting_approval",
+            )
+            .values(state="scheduled", next_attempt_at=now, updated_at=now)
+            .returning(Reminder.id)
+        ).all()
+        db.session.commit()
+        try:
+            enqueue_ready(list(ids))
+        except RedisError:
+            pass  # the next tick queues them from the database
+        if ids:
+            flash(
+                ngettext("%(num)d reminder is on its way.", "%(num)d reminders are on their way.", len(ids)),
+                "success",
+            )
+        else:
+            flash(_("These reminders were already sent or are no longer due."), "info")
+        return redirect_to(url_for("reminders.ready"))
+    return render(
+        "reminders/ready.html",
+        groups=awaiting(current_user),
+        last_payment=last_payment_on(current_user),
+        confirm_form=ConfirmForm(formdata=None),
+    )
