@@ -1,10 +1,13 @@
-"""Absolute links, also from the worker (outside any request)."""
+"""Absolute links for emails, always on the configured site address.
 
-from flask import current_app, has_request_context, url_for
+Never built from the request's Host header: a forged Host would otherwise put an
+attacker's domain into a password-reset link (host-header poisoning).
+"""
+
+from flask import current_app, url_for
 
 
 def external_url(endpoint: str, **values) -> str:
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+    base = current_app.config["BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
         return url_for(endpoint, _external=True, **values)

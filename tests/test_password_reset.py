@@ -176,11 +176,6 @@ def test_a_foreign_host_header_is_refused_when_the_site_address_is_set(client, s
     assert sink.messages == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="password-reset poisoning: without SERVER_NAME (or TRUSTED_HOSTS) the link is built from "
-    "the request's Host header; app/config.py needs a canonical site address in production",
-)
 def test_reset_link_never_takes_its_host_from_the_request(app, client, sink, owner):
     app.config["SERVER_NAME"] = None  # as a production deployment configured from DESIGN.md's names
     attacker = app.test_client()

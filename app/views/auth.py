@@ -15,6 +15,7 @@ from .. import clock, mailer
 from ..extensions import db, limiter
 from ..forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 from ..models import Account
+from ..urls import external_url
 from . import form_status
 
 bp = Blueprint("auth", __name__)
@@ -141,7 +142,7 @@ def forgot_password():
     if form.validate_on_submit():
         account = find_account(form.email.data)
         if account:
-            link = url_for("auth.reset_password", token=reset_token(account), _external=True)
+            link = external_url("auth.reset_password", token=reset_token(account))
             with force_locale(account.language):
                 text = render_template("emails/password_reset.txt", account=account, link=link)
                 html = render_template("emails/password_reset.html", account=account, link=link)
