@@ -26,6 +26,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    DataRequired,
     EqualTo,
     InputRequired,
     Length,
@@ -121,6 +122,11 @@ def valid_timezone(form, field):
         raise ValidationError(_("Choose a time zone from the list, such as Europe/Paris."))
 
 
+def stripped(value):
+    """Text without surrounding spaces: "   " is then empty, and refused where required."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def known_timezone_or_default(value):
     """The browser's time zone, or Europe/Paris when it sent none or an unknown one.
 
@@ -136,22 +142,22 @@ def strong_enough(form, field):
 
 
 class RegisterForm(FlaskForm):
-    business_name = StringField(_l("Business name"), [InputRequired(), Length(max=200)])
-    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    business_name = StringField(_l("Business name"), [DataRequired(), Length(max=200)], filters=[stripped])
+    email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     password = PasswordField(_l("Password"), [InputRequired(), strong_enough, Length(max=200)])
     timezone = HiddenField(default="Europe/Paris", filters=[known_timezone_or_default])
     submit = SubmitField(_l("Register"))
 
 
 class LoginForm(FlaskForm):
-    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     password = PasswordField(_l("Password"), [InputRequired(), Length(max=200)])
     remember = BooleanField(_l("Keep me logged in"), default=True)
     submit = SubmitField(_l("Log in"))
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = StringField(_l("Email"), [InputRequired(), Email(), Length(max=254)])
+    email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     submit = SubmitField(_l("Send me a reset link"))
 
 
@@ -171,7 +177,7 @@ class ChangePasswordForm(FlaskForm):
 
 
 class ChangeEmailForm(FlaskForm):
-    email = StringField(_l("New email"), [InputRequired(), Email(), Length(max=254)])
+    email = StringField(_l("New email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     current = PasswordField(_l("Current password"), [InputRequired()])
     submit = SubmitField(_l("Change email"))
 
@@ -182,13 +188,13 @@ class DeleteAccountForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    business_name = StringField(_l("Business name"), [InputRequired(), Length(max=200)])
+    business_name = StringField(_l("Business name"), [DataRequired(), Length(max=200)], filters=[stripped])
     address = TextAreaField(_l("Postal address"), [Optional(), Length(max=1000)])
     company_number = StringField(_l("Company registration number"), [Length(max=50)])
     vat_number = StringField(_l("VAT number"), [Length(max=50)])
     reply_to_email = StringField(_l("Reply-to email"), [Optional(), Email(), Length(max=254)])
     language = SelectField(_l("Language"), choices=LANGUAGES)
-    timezone = StringField(_l("Time zone"), [InputRequired(), valid_timezone])
+    timezone = StringField(_l("Time zone"), [DataRequired(), valid_timezone], filters=[stripped])
     currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
     iban = StringField(_l("IBAN"), [Optional(), Length(max=42)])
     bic = StringField(_l("BIC"), [Optional(), Length(max=11)])
@@ -217,7 +223,7 @@ def client_kind_choices():
 
 
 class ClientForm(FlaskForm):
-    name = StringField(_l("Name"), [InputRequired(), Length(max=200)])
+    name = StringField(_l("Name"), [DataRequired(), Length(max=200)], filters=[stripped])
     email = StringField(_l("Email"), [Optional(), Email(), Length(max=254)])
     language = SelectField(_l("Language"), choices=LANGUAGES)
     country = SelectField(
@@ -282,7 +288,7 @@ class InvoiceForm(FlaskForm):
     client_id = SelectField(_l("Client"), coerce=str, validate_choice=False)
     new_client_name = StringField(_l("New client's name"), [Optional(), Length(max=200)])
     new_client_email = StringField(_l("New client's email"), [Optional(), Email(), Length(max=254)])
-    number = StringField(_l("Invoice number"), [InputRequired(), Length(max=40)])
+    number = StringField(_l("Invoice number"), [DataRequired(), Length(max=40)], filters=[stripped])
     amount = MoneyField(_l("Amount"))
     currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
     issued_on = DateField(_l("Issue date"), [InputRequired()])

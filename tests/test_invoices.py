@@ -255,6 +255,7 @@ BAD_INPUT = [
     ({"client_id": ""}, "client_id", "Choose a client."),
     ({"client_id": "99999999999999999999"}, "client_id", "Choose a client."),
     ({"number": ""}, "number", "This field is required."),
+    ({"number": "   "}, "number", "This field is required."),
     ({"number": "F" * 41}, "number", "Field cannot be longer than 40 characters."),
     ({"terms_days": "-1"}, "terms_days", "Number must be between 0 and 365."),
     ({"terms_days": "abc"}, "terms_days", "Not a valid integer value."),

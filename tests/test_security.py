@@ -12,8 +12,10 @@ from .conftest import PASSWORD
 
 
 @pytest.fixture(autouse=True)
-def english(client):
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+def english(request):
+    # Only for tests that use the web client: the configuration tests need no database.
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
 def count(app, model):
@@ -146,31 +148,32 @@ def test_the_limit_is_kept_in_redis(client, auth, redis_client):
 # --- Open redirects -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "//evil.example",
-        "//evil.example/today",
-        "/\\evil.example",
-        "\\\\evil.example",
-        "https://evil.example",
-        "http://relance.localhost.evil.example/today",
-        "https:evil.example",
-        "javascript:alert(1)",
-        "///evil.example",
-        "/\t/evil.example",
-        "evil.example",
-        " //evil.example",
-    ],
-)
-def test_next_never_leaves_the_site(client, auth, target):
+EVIL_TARGETS = [
+    "//evil.example",
+    "//evil.example/today",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example",
+    "http://relance.localhost.evil.example/today",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "///evil.example",
+    "/\t/evil.example",
+    "evil.example",
+    " //evil.example",
+]
+
+
+def test_next_never_leaves_the_site(app, client, auth):
+    app.config["LOGIN_RATE_LIMIT"] = "100 per minute"  # a dozen log-ins in a row here
     auth.register()
-    auth.logout()
-    response = client.form(
-        "/login", {"email": "owner@example.com", "password": PASSWORD}, query_string={"next": target}
-    )
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/today"
+    for target in EVIL_TARGETS:
+        auth.logout()
+        response = client.form(
+            "/login", {"email": "owner@example.com", "password": PASSWORD}, query_string={"next": target}
+        )
+        assert response.status_code == 302, target
+        assert response.headers["Location"] == "/today", target
 
 
 def test_next_keeps_a_local_path(client, auth):
