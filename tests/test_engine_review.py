@@ -1,0 +1,434 @@
+"""Review of the reminder engine: each test proves a rule of DESIGN.md that can be
+broken today. They are marked xfail(strict=True) until the bug is fixed: when a
+fix lands the test passes, strict xfail turns that into a failure, and the
+marker must be removed.
+
+Real Redis, real SMTP sinks, SQLite and PostgreSQL; time moved with the clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, time
+from email.utils import getaddresses
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from app import invoicing
+from app.extensions import db
+from app.mailsink import MailSink, SinkHandler
+from app.models import Account, Invoice, Payment
+from app.reminders import planning
+from app.reminders.dispatch import tick
+from app.reminders.schedule import InvoiceFacts, Schedule, steps
+
+from .factories import make_account, make_client, make_invoice
+from .test_engine import CLIENT, D, at, reminders, run_worker, subjects, tick_and_work
+
+PARIS = ZoneInfo("Europe/Paris")
+OWNER = "owner@example.com"
+
+
+@pytest.fixture
+def case(app, fixed_now):
+    """As tests/test_engine.py: an owner, a client with an email, invoice F-2026-014
+    (due Friday 4 December 2026) sent by email on 4 November; default schedule."""
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email=OWNER, iban="FR7630006000011234567890189")
+        client = make_client(account, name="Atelier Moreau", email=CLIENT, language="en")
+        invoice = make_invoice(
+            account, client, total_cents=1234_56, issued_on=date(2026, 11, 4), due_on=D, number="F-2026-014"
+        )
+        return {"account": account.id, "client": client.id, "invoice": invoice.id}
+
+
+def no_propagation(app):
+    """Let the app's own 500 handler answer, so a crash shows as a status code."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.testing = False
+
+
+# --- 1. Bad input in the reminder views -------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="views/reminders.py ready(): str.isdigit() accepts '²', int('²') raises → 500 instead of 422",
+)
+def test_ready_post_with_a_unicode_digit_is_not_a_500(app, case, client, auth):
+    no_propagation(app)
+    auth.login(email=OWNER)
+    response = client.form("/reminders/ready", {"reminder": "²"})
+    assert response.status_code in (400, 422)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a due date in year 9999 (form accepts it): step_day overflows, every tick crashes, all accounts",
+)
+def test_a_far_future_due_date_does_not_stop_everybody_s_reminders(app, case, sink, fixed_now, client, auth):
+    fixed_now(at(2026, 11, 23, 10))
+    auth.login(email=OWNER)
+    response = client.form(
+        "/invoices/new",
+        {
+            "client_id": str(case["client"]),
+            "number": "F-2026-999",
+            "amount": "10",
+            "currency": "EUR",
+            "issued_on": "2026-11-23",
+            "due_on": "9999-12-30",
+            "payment_method": "transfer",
+            "reminders_enabled": "y",
+        },
+    )
+    assert response.status_code == 302  # accepted: no upper bound on the due date
+    with app.app_context():
+        far = db.session.scalar(select(Invoice).where(Invoice.number == "F-2026-999"))
+        invoicing.mark_sent(far, "email_other")
+        db.session.commit()
+    # The other invoice (F-2026-014, due 4 December) must still get its -3 reminder.
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    assert subjects(sink) == ["Reminder: invoice F-2026-014 is due in 3 days"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="invoice page with a year-9999 due date: the timeline's step_day overflows → 500",
+)
+def test_a_far_future_due_date_does_not_break_the_invoice_page(app, case, client, auth, fixed_now):
+    no_propagation(app)
+    fixed_now(at(2026, 11, 23, 10))
+    with app.app_context():
+        invoice = db.session.get(Invoice, case["invoice"])
+        invoice.due_on = date(9999, 12, 30)
+        planning.replan(invoice)
+        db.session.commit()
+    auth.login(email=OWNER)
+    assert client.get(f"/invoices/{case['invoice']}").status_code == 200
+
+
+# --- 2. Changes re-plan (rule 6) --------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="replan_account/replan leave a waiting step that the new schedule no longer has: it is still sent",
+)
+def test_a_schedule_change_cancels_a_waiting_step_that_left_the_schedule(
+    app, case, sink, fixed_now, client, auth
+):
+    fixed_now(at(2026, 12, 1, 9))
+    with app.app_context():
+        assert tick().enqueued == 1  # the -3 step is decided and queued; no worker yet
+    auth.login(email=OWNER)
+    response = client.form(
+        "/settings/reminders",
+        {"enabled": "y", "mode": "auto", "preset": "gentle", "send_time": "09:00", "skip_weekends": "y"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        run_worker(app)
+    assert sink.to(CLIENT) == []  # "Gentle" has no step before the due date
+    state, reason = reminders(app, case["invoice"])[-3]
+    assert state == "cancelled"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="replan ignores due-date edits: old step-0 retry still sent, new due date's step 0 never",
+)
+def test_moving_the_due_date_replans_a_waiting_step(app, case, sink, fixed_now):
+    sink.handler.reply_to_data = "421 4.3.2 Try again later"
+    tick_and_work(app, fixed_now, at(2026, 12, 4, 9))  # step 0 fails, retry at 09:05
+    assert reminders(app, case["invoice"])[0] == ("failed", "temporary")
+    sink.handler.reply_to_data = None
+    fixed_now(at(2026, 12, 4, 9, 2))
+    with app.app_context():  # what views/invoices.py edit does: new due date, then replan
+        invoice = db.session.get(Invoice, case["invoice"])
+        invoice.due_on = date(2026, 12, 31)
+        invoice.terms_days = (invoice.due_on - invoice.issued_on).days
+        planning.replan(invoice)
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 4, 9, 10))
+    # Nothing may go today: the invoice is due in 27 days and no step falls today.
+    assert subjects(sink) == []
+    tick_and_work(app, fixed_now, at(2026, 12, 28, 9, 5))
+    tick_and_work(app, fixed_now, at(2026, 12, 31, 9, 5))
+    assert subjects(sink)[-1] == "Reminder: invoice F-2026-014 is due today"
+
+
+def _delete_the_payment(app, fixed_now, client, auth, case):
+    fixed_now(at(2026, 12, 4, 9, 1))
+    with app.app_context():
+        invoice = db.session.get(Invoice, case["invoice"])
+        invoicing.record_payment(invoice, invoice.balance_cents, date(2026, 12, 4), "transfer")
+        db.session.commit()
+    fixed_now(at(2026, 12, 4, 9, 2))
+    with app.app_context():  # a mistake: the payment was for another invoice
+        invoice = db.session.get(Invoice, case["invoice"])
+        payment = db.session.scalar(select(Payment).where(Payment.invoice_id == invoice.id))
+        invoicing.delete_payment(invoice, payment)
+        db.session.commit()
+        assert invoice.status == "sent"
+
+
+def _switch_off_and_on(app, fixed_now, client, auth, case):
+    auth.login(email=OWNER)
+    fixed_now(at(2026, 12, 4, 9, 1))
+    client.form(f"/invoices/{case['invoice']}/reminders", {})  # off
+    fixed_now(at(2026, 12, 4, 9, 2))
+    client.form(f"/invoices/{case['invoice']}/reminders", {"enabled": "1"})  # on again
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a step cancelled by replan is not revived once the cause is undone (payment deleted, switch on)",
+)
+@pytest.mark.parametrize(
+    "change", [_delete_the_payment, _switch_off_and_on], ids=["payment_deleted", "switch_back_on"]
+)
+def test_a_step_cancelled_by_a_change_that_was_undone_still_goes(
+    app, case, sink, fixed_now, client, auth, change
+):
+    fixed_now(at(2026, 12, 4, 9))
+    with app.app_context():
+        assert tick().enqueued == 1  # step 0 decided and queued
+    change(app, fixed_now, client, auth, case)
+    tick_and_work(app, fixed_now, at(2026, 12, 4, 9, 5))
+    tick_and_work(app, fixed_now, at(2026, 12, 4, 15))
+    # The invoice is unpaid, reminders are on, it is its due date: the owner expects
+    # the due-date reminder; today it stays "cancelled: paid / switched off" for good.
+    assert subjects(sink) == ["Reminder: invoice F-2026-014 is due today"]
+
+
+# --- 3. Time (rules 1 and 2) ------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schedule.steps: 0-day-terms grace (sent_at + 12 h) ignores the send time, e.g. sent at 04:00",
+)
+def test_zero_day_terms_grace_still_sends_at_or_after_the_send_time():
+    # 0-day terms, dated and due 1 December, sent on 3 December at 16:00.
+    invoice = InvoiceFacts(due_on=date(2026, 12, 1), sent_at=at(2026, 12, 3, 16), terms_days=0)
+    schedule = Schedule(offsets=(1,), skip_weekends=False)
+    [step] = steps(invoice, schedule, at(2026, 12, 3, 17))
+    local = step.at.astimezone(PARIS)
+    assert local.time() >= time(9, 0), f"the +1 reminder would go at {local:%Y-%m-%d %H:%M} Paris time"
+
+
+# --- 4. No transaction open during SMTP -------------------------------------------------
+
+
+class ProbeHandler(SinkHandler):
+    """Refuses mail to the client (so a digest is due) and, while the owner's message
+    is in DATA, looks whether the app holds a database transaction."""
+
+    def __init__(self, database_url):
+        super().__init__()
+        self.database_url = database_url
+        self.findings: list[str] = []
+
+    def probe(self) -> str:
+        if self.database_url.startswith("sqlite"):
+            path = self.database_url.removeprefix("sqlite:///")
+            connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("ROLLBACK")
+                return "free"
+            except sqlite3.OperationalError as error:
+                return f"sqlite write lock held: {error}"
+            finally:
+                connection.close()
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                count = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                    )
+                )
+            return "free" if count == 0 else f"{count} session(s) idle in transaction"
+        finally:
+            engine.dispose()
+
+    async def handle_DATA(self, server, session, envelope):
+        if CLIENT in envelope.rcpt_tos:
+            return "550 5.1.1 No such user"
+        self.findings.append(self.probe())
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def probe_sink(app):
+    sink = MailSink()
+    sink.handler = ProbeHandler(app.config["SQLALCHEMY_DATABASE_URI"])
+    sink.controller.handler = sink.handler
+    sink.start()
+    app.config["MAIL_PORT"] = sink.port
+    yield sink
+    sink.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="send_digests mails inside an open DB transaction (SQLite: BEGIN IMMEDIATE write lock held)",
+)
+def test_the_daily_digest_is_mailed_with_no_transaction_open(app, case, fixed_now, probe_sink):
+    fixed_now(at(2026, 12, 1, 9))
+    with app.app_context():
+        tick(inline=True)  # the -3 reminder is refused (550): the digest goes out
+        db.session.remove()
+    assert len(probe_sink.to(OWNER)) == 1
+    assert probe_sink.handler.findings == ["free"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'Send me a preview' talks SMTP inside the request's open transaction (SQLite write lock held)",
+)
+def test_the_preview_is_mailed_with_no_transaction_open(app, case, fixed_now, probe_sink, client, auth):
+    fixed_now(at(2026, 11, 23, 10))
+    auth.login(email=OWNER)
+    assert client.form("/settings/reminders/preview", {}, htmx=True).status_code == 200
+    assert probe_sink.handler.findings == ["free", "free", "free"]
+
+
+# --- 5. What the client receives: headers from user text ----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sending.sender_for: a business name with a comma gives a From header with two mailboxes",
+)
+def test_a_business_name_with_a_comma_gives_one_sender(app, case, sink, fixed_now):
+    with app.app_context():
+        account = db.session.get(Account, case["account"])
+        account.business_name = "Dupont, Martin & Associés"
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    [message] = sink.to(CLIENT)
+    senders = getaddresses([str(message["From"])])
+    assert len(senders) == 1, senders
+    assert senders[0][1].endswith("@relance.test")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'Send by email': CR/LF in Subject is accepted and injects headers into the client's email",
+)
+def test_send_by_email_subject_cannot_inject_headers(app, case, sink, fixed_now, client, auth):
+    fixed_now(at(2026, 11, 23, 10))
+    auth.login(email=OWNER)
+    data = {
+        "key": "a" * 32,
+        "to": CLIENT,
+        "subject": "Invoice F-2026-014\r\nX-Injected: yes",
+        "message": "Hello",
+    }
+    response = client.form(f"/invoices/{case['invoice']}/email", data)
+    if response.status_code == 422:
+        return  # refused with a message: fine
+    with app.app_context():
+        run_worker(app)
+    [message] = sink.to(CLIENT)
+    assert message["X-Injected"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an invoice number with CR/LF is accepted and injects headers into its automatic reminders",
+)
+def test_an_invoice_number_cannot_inject_headers_into_reminders(app, case, sink, fixed_now, client, auth):
+    fixed_now(at(2026, 11, 4, 10))
+    auth.login(email=OWNER)
+    response = client.form(
+        "/invoices/new",
+        {
+            "client_id": str(case["client"]),
+            "number": "F-2026-077\r\nX-Injected: yes",
+            "amount": "10",
+            "currency": "EUR",
+            "issued_on": "2026-11-04",
+            "due_on": "2026-12-04",
+            "payment_method": "transfer",
+            "reminders_enabled": "y",
+        },
+    )
+    if response.status_code == 422:
+        return  # refused with a message: fine
+    with app.app_context():
+        invoice = db.session.scalar(select(Invoice).where(Invoice.number.like("F-2026-077%")))
+        invoicing.mark_sent(invoice, "email_other")
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    assert len(sink.to(CLIENT)) == 2
+    assert [m["X-Injected"] for m in sink.to(CLIENT)] == [None, None]
+
+
+def test_client_text_is_escaped_in_the_reminder_html(app, case, sink, fixed_now):
+    with app.app_context():
+        account = db.session.get(Account, case["account"])
+        account.business_name = "Studio <i>Test</i>"
+        account.address = "1 rue <script>x</script>"
+        invoice = db.session.get(Invoice, case["invoice"])
+        invoice.client.name = "Atelier <b>Moreau</b>"
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    html = sink.to(CLIENT)[0].get_body(("html",)).get_content()
+    assert "<b>Moreau" not in html and "&lt;b&gt;Moreau" in html
+    assert "<script>" not in html and "<i>Test" not in html
+
+
+# --- 6. Reminder views: other ids, outcomes shown -----------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="resend(): reminder_id not bounded like get_invoice's ids: driver overflow, 500",
+)
+def test_resend_with_an_id_beyond_the_database_integer_is_a_404(app, case, client, auth):
+    no_propagation(app)
+    auth.login(email=OWNER)
+    url = f"/invoices/{case['invoice']}/reminders/{10**22}/resend"
+    assert client.form(url, {}).status_code == 404
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="deliver: non-ASCII client address → UnicodeEncodeError: stuck 'sending', then 'unknown'",
+)
+def test_a_non_ascii_client_address_fails_visibly_instead_of_sticking_in_sending(app, case, sink, fixed_now):
+    with app.app_context():
+        invoice = db.session.get(Invoice, case["invoice"])
+        invoice.client.email = "jérôme@example.com"  # ClientForm accepts it (email_validator, SMTPUTF8)
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    assert reminders(app, case["invoice"])[-3][0] in ("sent", "failed")
+    # Not "unknown: it may have arrived" after the lease: it never left.
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9, 10))
+    assert reminders(app, case["invoice"])[-3][0] in ("sent", "failed")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="timeline: 'awaiting_approval' not counted as coming → says 'every step is behind us'",
+)
+def test_ask_me_first_timeline_does_not_say_every_step_is_behind_us(app, case, client, auth, fixed_now):
+    with app.app_context():
+        account = db.session.get(Account, case["account"])
+        account.reminder_mode = "ask"
+        account.reminder_offsets = "0"
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 4, 9))
+    assert reminders(app, case["invoice"])[0] == ("awaiting_approval", "")
+    auth.login(email=OWNER)
+    page = client.get(f"/invoices/{case['invoice']}").get_data(as_text=True)
+    assert "Waiting for your approval" in page
+    assert "every step of your reminder schedule for this invoice is behind us" not in page
