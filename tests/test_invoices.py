@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from app.extensions import db
 from app.invoicing import record_payment, void
@@ -204,6 +204,45 @@ def test_a_number_is_unique_within_the_account(app, client, owner, moreau):
     assert response.status_code == 422
     assert 'id="number-error">Another invoice already has this number.</p>' in text(response)
     assert invoice_count(app) == 1
+
+
+def test_a_number_taken_by_another_tab_meanwhile_is_refused_not_a_crash(app, client, owner, moreau):
+    """Two tabs suggest the same number; the other one commits between our check and ours."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite transactions begin IMMEDIATE: the check and the insert cannot interleave")
+    raced = []
+
+    def other_tab_commits_first(session, flush_context, instances):
+        if raced or not any(isinstance(obj, Invoice) for obj in session.new):
+            return
+        raced.append(True)
+        with engine.begin() as connection:  # its own connection and transaction
+            connection.execute(
+                insert(Invoice).values(
+                    account_id=owner,
+                    client_id=moreau,
+                    number="F-2026-001",
+                    issued_on=date(2026, 11, 23),
+                    total_cents=500,
+                    status="draft",
+                )
+            )
+
+    event.listen(db.session, "before_flush", other_tab_commits_first)
+    try:
+        response = client.form("/invoices/new", form(moreau, amount="777"))
+    finally:
+        event.remove(db.session, "before_flush", other_tab_commits_first)
+    assert raced
+    assert response.status_code == 422
+    page = text(response)
+    assert 'id="number-error">Another invoice already has this number.</p>' in page
+    assert 'value="777"' in page, "what was typed is still there"
+    with app.app_context():
+        totals = db.session.scalars(select(Invoice.total_cents).where(Invoice.number == "F-2026-001")).all()
+    assert totals == [500]
 
 
 def test_another_account_may_use_the_same_number(app, client, owner, moreau):

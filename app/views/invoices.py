@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from .. import clock, invoicing
@@ -195,6 +196,18 @@ def _apply_form(form, invoice):
     return True
 
 
+def _commit_or_number_taken(form):
+    """Commit; when another request took the same number meanwhile (two tabs, a double
+    submit), the unique constraint refuses it: say so next to the number, not with a 500."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        form.number.errors.append(_("Another invoice already has this number."))
+        return False
+    return True
+
+
 def _form_page(form, invoice, status=None):
     status = status if status is not None else form_status(form)
     return render("invoices/form.html", form=form, invoice=invoice, has_errors=status == 422, status=status)
@@ -220,10 +233,11 @@ def new():
         return _form_page(form, None, status=200)
     elif form.validate_on_submit():
         invoice = Invoice(status="draft")
-        if _apply_form(form, invoice):
+        accepted = _apply_form(form, invoice)
+        if accepted:
             db.session.add(invoice)
             invoicing.log(invoice, "invoice_created")
-            db.session.commit()
+        if accepted and _commit_or_number_taken(form):
             flash(_("Invoice %(number)s created.", number=invoice.number), "success")
             return redirect(url_for("invoices.detail", invoice_id=invoice.id))
         db.session.rollback()
@@ -271,7 +285,7 @@ def edit(invoice_id):
             accepted = _apply_form(form, invoice)
         if accepted:
             invoicing.log(invoice, "invoice_edited")
-            db.session.commit()
+        if accepted and _commit_or_number_taken(form):
             flash(_("Invoice %(number)s saved.", number=invoice.number), "success")
             return redirect(url_for("invoices.detail", invoice_id=invoice.id))
         db.session.rollback()
