@@ -6,6 +6,7 @@ import zipfile
 from datetime import date
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -261,3 +262,65 @@ def test_delete_account_removes_everything_of_mine_only(app, client, auth, owner
 
     # The address is free again.
     assert auth.register().status_code == 302
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+PROFILE = {
+    "business_name": "Studio Lumière",
+    "address": "12 rue des Lilas\n75011 Paris",
+    "company_number": "SIRET 812 345 678 00017",
+    "vat_number": "FR12812345678",
+    "reply_to_email": "",
+    "language": "en",
+    "timezone": "America/Toronto",
+    "currency": "CAD",
+    "iban": "fr76 3000 6000 0112 3456 7890 189",
+    "bic": "agrifrpp",
+}
+
+
+def test_profile_is_saved_and_shown(app, client, owner):
+    response = client.form("/settings/profile", PROFILE)
+    assert response.status_code == 302
+    page = client.get("/settings/profile").get_data(as_text=True)
+    assert "Profile saved." in page
+    assert 'value="Studio Lumière"' in page
+    assert 'value="FR7630006000011234567890189"' in page, "the IBAN is stored without spaces, upper-case"
+    with app.app_context():
+        account = db.session.get(Account, owner)
+        assert (account.timezone, account.currency, account.bic) == ("America/Toronto", "CAD", "AGRIFRPP")
+
+
+def test_profile_language_changes_the_pages(client, owner):
+    client.form("/settings/profile", {**PROFILE, "language": "fr"})
+    page = client.get("/invoices/").get_data(as_text=True)
+    assert '<html lang="fr"' in page
+    assert "Factures" in page
+
+
+PROFILE_BAD_INPUT = [
+    ({"business_name": "  "}, "business_name", "This field is required."),
+    (
+        {"timezone": "Mars/Olympus_Mons"},
+        "timezone",
+        "Choose a time zone from the list, such as Europe/Paris.",
+    ),
+    ({"timezone": ""}, "timezone", "This field is required."),
+    ({"iban": "FR7630006000011234567890188"}, "iban", "This IBAN's check digits are wrong: please check it."),
+    ({"iban": "not an iban"}, "iban", "This IBAN does not look right."),
+    ({"bic": "ABC"}, "bic", "A BIC has 8 or 11 letters and digits."),
+    ({"reply_to_email": "nope@"}, "reply_to_email", "Enter an email address such as name@example.com."),
+    ({"language": "xx"}, "language", "Not a valid choice."),
+    ({"currency": "XXX"}, "currency", "Not a valid choice."),
+]
+
+
+def test_profile_refuses_bad_input_and_keeps_the_saved_profile(app, client, owner):
+    for fields, field_id, message in PROFILE_BAD_INPUT:
+        response = client.form("/settings/profile", {**PROFILE, **fields})
+        assert response.status_code == 422, fields
+        assert f'id="{field_id}-error">{escape(message)}</p>' in response.get_data(as_text=True), fields
+    with app.app_context():
+        account = db.session.get(Account, owner)
+        assert (account.business_name, account.timezone, account.iban) == ("Studio Test", "Europe/Paris", "")
