@@ -1,0 +1,80 @@
+"""Shared by the browser tests: Debian's chromium, and the app served over HTTP.
+
+The app runs in a werkzeug thread of the test process (so tests can reach its
+database and set its clock), on a fresh SQLite file, with the real Redis and
+SMTP sink of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db
+from app.mailsink import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+NARROW = {"width": 360, "height": 780}
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"
+)
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def app_config(folder: Path, redis_url: str, mail_port: int, **extra) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "browser-test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'relance.db'}",
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": mail_port,
+        "MAIL_TIMEOUT": 5,
+    }
+    config.update(extra)
+    return config
+
+
+class LiveServer:
+    """``create_app(config)`` on a fresh database, served on a free 127.0.0.1 port."""
+
+    def __init__(self, config: dict):
+        self.app = create_app(config)
+        with self.app.app_context():
+            db.create_all()
+        self.server = make_server("127.0.0.1", free_port(), self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.app.config["LIVE_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.thread is not None:
+            self.server.shutdown()
+            self.thread.join(5)
+            self.server.server_close()
+            self.thread = None
+
+    def close(self):
+        self.stop()
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
