@@ -281,3 +281,32 @@ def test_invoice_sent_by_email_then_reminded(browser, stack, sink, viewport):
         assert not page.js_errors, page.js_errors
     finally:
         context.close()
+
+
+def test_offline_page_when_the_server_is_stopped(browser, redis_server, mail_sink, tmp_path):
+    server = LiveServer(app_config(tmp_path, redis_url(redis_server), mail_sink.port, SECRET_KEY=SECRET))
+    context, page = new_page(browser, server.url, PHONE)
+    try:
+        # Logged in before the first page: the service worker installs inside a session.
+        form = page.request.get("/register").text()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+        email = "offline@e2e.test"
+        fields = {"csrf_token": token, "business_name": "Offline", "email": email, "password": PASSWORD}
+        english = {"Accept-Language": "en-US,en"}
+        assert page.request.post("/register", form=fields, headers=english).ok
+        page.goto("/today")
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        # The service worker installs (precaching the offline page) and takes control.
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        server.stop()
+        response = page.goto("/today")
+        assert response.from_service_worker
+        expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
+        expect(page.get_by_role("link", name="Try again")).to_be_visible()
+        # The precached page is nobody's: no navigation, no email, no session token.
+        expect(page.get_by_role("navigation")).to_have_count(0)
+        assert email not in page.content()
+        assert not page.js_errors, page.js_errors
+    finally:
+        context.close()
+        server.close()

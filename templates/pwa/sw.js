@@ -5,8 +5,11 @@ const CACHE = "relance-static-{{ version }}";
 const OFFLINE_URL = "{{ url_for('pwa.offline') }}";
 const PRECACHE = {{ precache|tojson }};
 
+// Precached without cookies: the offline page must be nobody's (no navigation, no
+// email, no session token), even when the worker installs while someone is logged in.
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PRECACHE)).then(() => self.skipWaiting()));
+  const requests = PRECACHE.map((url) => new Request(url, { credentials: "omit" }));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(requests)).then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
