@@ -198,3 +198,25 @@ def test_axe_finds_no_violation(browser, live, language, scheme, viewport):
     finally:
         context.close()
     assert not problems, "axe-core found violations:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("motion", ["reduce", "no-preference"])
+def test_reduced_motion_stops_transitions_and_spinners(browser, live, motion):
+    server, ids = live
+    context = browser.new_context(base_url=server.url, viewport=PHONE, reduced_motion=motion)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto(f"/invoices/{ids['overdue']}")
+        knob = page.evaluate(
+            "getComputedStyle(document.querySelector('.switch-track'), '::after').transitionDuration"
+        )
+        # A spinner as the email status shows it while sending.
+        page.evaluate("document.body.insertAdjacentHTML('beforeend', '<span class=\"spinner\"></span>')")
+        spin = page.evaluate("getComputedStyle(document.querySelector('.spinner')).animationName")
+    finally:
+        context.close()
+    if motion == "reduce":
+        assert (knob, spin) == ("0s", "none")
+    else:
+        assert knob != "0s" and spin == "spin"

@@ -8,75 +8,35 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from app import clock, create_app
+from app import clock
 from app.extensions import db
-from app.mailsink import free_port
 from app.models import Account
 
 from .conftest import PASSWORD
 from .factories import make_client, make_invoice
+from .livebrowser import NARROW, PHONE, LiveServer, app_config, launch, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-NARROW = {"width": 360, "height": 780}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
 def live_app(redis_server, mail_sink, tmp_path_factory):
     """The app on a fresh SQLite file, served on a free 127.0.0.1 port."""
-    folder = tmp_path_factory.mktemp("browser")
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "browser-test-secret",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'relance.db'}",
-            "REDIS_URL": redis_server.url,
-            "RATELIMIT_STORAGE_URI": redis_server.url,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": mail_sink.port,
-            "MAIL_TIMEOUT": 5,
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    yield app
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    server = LiveServer(app_config(tmp_path_factory.mktemp("browser"), redis_server.url, mail_sink.port))
+    yield server.app
+    server.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 
@@ -168,6 +128,9 @@ MAIN_PAGES = [
     "/settings/",
     "/settings/profile",
     "/settings/account",
+    "/settings/reminders",
+    "/reminders/ready",
+    "/invoices/{invoice}/email",
 ]
 
 
