@@ -40,6 +40,28 @@ from .money import CURRENCIES, AmountError, parse_amount
 TIMEZONES = frozenset(available_timezones())
 
 
+def without_nul(value):
+    # PostgreSQL text cannot hold NUL bytes: a pasted one would otherwise be a 500.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class CleanInput:
+    """Form Meta: every field drops NUL bytes from what it receives."""
+
+    def bind_field(self, form, unbound_field, options):
+        if issubclass(unbound_field.field_class, (FieldList, FormField)):
+            return unbound_field.bind(form=form, **options)  # their inner fields are cleaned
+        filters = (without_nul, *(unbound_field.kwargs.get("filters") or ()))
+        return unbound_field.bind(form=form, filters=filters, **options)
+
+
+class RelanceForm(FlaskForm):
+    """Base of every form: CSRF (Flask-WTF) and input cleaned of NUL bytes."""
+
+    class Meta(CleanInput):
+        pass
+
+
 def options(pairs):
     """(value, label) pairs as WTForms choices (plain tuples are deprecated in WTForms 3.3)."""
     return [SelectChoice(value, label) for value, label in pairs]
@@ -141,7 +163,7 @@ def strong_enough(form, field):
         raise ValidationError(_("Use at least 8 characters."))
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(RelanceForm):
     business_name = StringField(_l("Business name"), [DataRequired(), Length(max=200)], filters=[stripped])
     email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     password = PasswordField(_l("Password"), [InputRequired(), strong_enough, Length(max=200)])
@@ -149,19 +171,19 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("Register"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(RelanceForm):
     email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     password = PasswordField(_l("Password"), [InputRequired(), Length(max=200)])
     remember = BooleanField(_l("Keep me logged in"), default=True)
     submit = SubmitField(_l("Log in"))
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(RelanceForm):
     email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     submit = SubmitField(_l("Send me a reset link"))
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(RelanceForm):
     password = PasswordField(_l("New password"), [InputRequired(), strong_enough, Length(max=200)])
     confirm = PasswordField(
         _l("Repeat the new password"),
@@ -170,24 +192,24 @@ class ResetPasswordForm(FlaskForm):
     submit = SubmitField(_l("Set the new password"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(RelanceForm):
     current = PasswordField(_l("Current password"), [InputRequired()])
     password = PasswordField(_l("New password"), [InputRequired(), strong_enough, Length(max=200)])
     submit = SubmitField(_l("Change password"))
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(RelanceForm):
     email = StringField(_l("New email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
     current = PasswordField(_l("Current password"), [InputRequired()])
     submit = SubmitField(_l("Change email"))
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(RelanceForm):
     current = PasswordField(_l("Password"), [InputRequired()])
     submit = SubmitField(_l("Delete my account and all its data"))
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(RelanceForm):
     business_name = StringField(_l("Business name"), [DataRequired(), Length(max=200)], filters=[stripped])
     address = TextAreaField(_l("Postal address"), [Optional(), Length(max=1000)])
     company_number = StringField(_l("Company registration number"), [Length(max=50)])
@@ -222,7 +244,7 @@ def client_kind_choices():
     return options([("business", _l("Business")), ("consumer", _l("Consumer"))])
 
 
-class ClientForm(FlaskForm):
+class ClientForm(RelanceForm):
     name = StringField(_l("Name"), [DataRequired(), Length(max=200)], filters=[stripped])
     email = StringField(_l("Email"), [Optional(), Email(), Length(max=254)])
     language = SelectField(_l("Language"), choices=LANGUAGES)
@@ -252,6 +274,8 @@ class ClientForm(FlaskForm):
 
 
 class LineForm(Form):
+    Meta = CleanInput
+
     description = StringField(_l("Description"), [Optional(), Length(max=500)])
     quantity = QuantityField(_l("Quantity"), default=1000)
     unit_price = MoneyField(_l("Unit price"))
@@ -284,7 +308,7 @@ def payment_method_choices():
     )
 
 
-class InvoiceForm(FlaskForm):
+class InvoiceForm(RelanceForm):
     client_id = SelectField(_l("Client"), coerce=str, validate_choice=False)
     new_client_name = StringField(_l("New client's name"), [Optional(), Length(max=200)])
     new_client_email = StringField(_l("New client's email"), [Optional(), Email(), Length(max=254)])
@@ -314,7 +338,7 @@ class InvoiceForm(FlaskForm):
             raise ValidationError(_("Enter a date between 2000 and 2100."))
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(RelanceForm):
     amount = MoneyField(_l("Amount"), [InputRequired(message=_l("Enter an amount."))])
     paid_on = DateField(_l("Payment date"), [InputRequired()])
     method = SelectField(_l("Method"), choices=payment_method_choices())
@@ -332,13 +356,13 @@ def sent_via_choices():
     )
 
 
-class MarkSentForm(FlaskForm):
+class MarkSentForm(RelanceForm):
     via = SelectField(_l("How was it sent?"), choices=sent_via_choices())
     sent_on = DateField(_l("Date sent"), [InputRequired()])
     submit = SubmitField(_l("Mark as sent"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(RelanceForm):
     """A form with nothing but its CSRF token, for one-click actions."""
 
     submit = SubmitField(_l("Confirm"))
@@ -355,7 +379,7 @@ def preset_choices():
     )
 
 
-class ReminderSettingsForm(FlaskForm):
+class ReminderSettingsForm(RelanceForm):
     enabled = BooleanField(_l("Send payment reminders"))
     mode = RadioField(
         _l("How"),
@@ -381,7 +405,7 @@ class ReminderSettingsForm(FlaskForm):
         field.data = f"{int(hour):02d}:{int(minute):02d}"
 
 
-class InvoiceEmailForm(FlaskForm):
+class InvoiceEmailForm(RelanceForm):
     key = HiddenField()
     to = StringField(_l("To"), [InputRequired(), Email(), Length(max=254)])
     subject = StringField(_l("Subject"), [InputRequired(), Length(max=300)])

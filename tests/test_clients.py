@@ -269,3 +269,12 @@ def test_client_count_is_unchanged_by_a_refused_form(app, client, owner):
     client.form("/clients/new", {**VALID, "email": "nope"})
     with app.app_context():
         assert db.session.scalar(select(func.count(Client.id))) == 0
+
+
+def test_nul_bytes_are_dropped_not_a_500(app, client, owner):
+    # PostgreSQL refuses NUL bytes in text: a pasted one must not break the page.
+    response = client.form("/clients/new", {**VALID, "name": "Atelier\x00 Moreau", "notes": "a\x00b"})
+    assert response.status_code == 302
+    [stored] = clients_of(app, owner)
+    assert (stored.name, stored.notes) == ("Atelier Moreau", "ab")
+    assert client.get("/clients/", query_string={"q": "Atelier\x00"}).status_code == 200

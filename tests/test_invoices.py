@@ -735,3 +735,17 @@ def test_list_pages_run_the_same_number_of_queries_for_5_or_60_invoices(app, cli
     many = queries_per_page(app, client)
     assert many == few
     assert max(few.values()) < 20
+
+
+def test_nul_bytes_are_dropped_not_a_500(app, client, owner, moreau):
+    data = form(
+        moreau,
+        number="F-2026-\x00001",
+        notes="x\x00y",
+        **{"lines-0-description": "Lo\x00go", "lines-0-unit_price": "10"},
+    )
+    assert client.form("/invoices/new", data).status_code == 302
+    invoice = stored(app)
+    assert (invoice.notes, invoice.lines[0].description) == ("xy", "Logo")
+    page = text(client.get("/invoices/", query_string={"q": "F-2026\x00"}))
+    assert "F-2026-001" in page

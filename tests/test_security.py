@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.config import DEFAULT_SECRET_KEY
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import Account, Client
 
 from .conftest import PASSWORD
@@ -13,6 +13,10 @@ from .conftest import PASSWORD
 
 @pytest.fixture(autouse=True)
 def english(request):
+    # Flask-Limiter keeps `enabled` on the shared extension object and create_app()
+    # inherits it: an app made earlier in this process with RATELIMIT_ENABLED=False
+    # (the accessibility live server) would switch limits off for the apps below.
+    limiter.enabled = True
     # Only for tests that use the web client: the configuration tests need no database.
     if "client" in request.fixturenames:
         request.getfixturevalue("client").environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"

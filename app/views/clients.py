@@ -48,7 +48,7 @@ def client_rows(account, search=""):
 @bp.route("/")
 @login_required
 def index():
-    search = request.args.get("q", "")[:100]
+    search = request.args.get("q", "").replace("\x00", "")[:100]
     rows = client_rows(current_user, search)
     return render("clients/index.html", "partials/client_list.html", rows=rows, search=search)
 

@@ -78,7 +78,7 @@ def index():
     tab = request.args.get("tab", "all")
     if tab not in TABS:
         tab = "all"
-    search = request.args.get("q", "")[:100]
+    search = request.args.get("q", "").replace("\x00", "")[:100]
     page = db.paginate(
         list_query(current_user, tab, search),
         page=_page_arg(),
