@@ -158,6 +158,12 @@ def known_timezone_or_default(value):
     return value if value in TIMEZONES else "Europe/Paris"
 
 
+def in_range(form, field):
+    # Dates far away are typos, and date arithmetic on them (schedules) would overflow.
+    if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 12, 31):
+        raise ValidationError(_("Enter a date between 2000 and 2100."))
+
+
 def strong_enough(form, field):
     if field.data and len(field.data) < 8:
         raise ValidationError(_("Use at least 8 characters."))
@@ -330,17 +336,17 @@ class InvoiceForm(RelanceForm):
         return [entry for entry in self.lines if (entry.form.description.data or "").strip()]
 
     def validate_due_on(self, field):
+        in_range(self, field)
         if field.data and self.issued_on.data and field.data < self.issued_on.data:
             raise ValidationError(_("The due date cannot be before the issue date."))
 
     def validate_issued_on(self, field):
-        if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 1, 1):
-            raise ValidationError(_("Enter a date between 2000 and 2100."))
+        in_range(self, field)
 
 
 class PaymentForm(RelanceForm):
     amount = MoneyField(_l("Amount"), [InputRequired(message=_l("Enter an amount."))])
-    paid_on = DateField(_l("Payment date"), [InputRequired()])
+    paid_on = DateField(_l("Payment date"), [InputRequired(), in_range])
     method = SelectField(_l("Method"), choices=payment_method_choices())
     reference = StringField(_l("Reference"), [Optional(), Length(max=140)])
     submit = SubmitField(_l("Record payment"))

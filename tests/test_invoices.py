@@ -285,6 +285,8 @@ BAD_INPUT = [
     ({"issued_on": ""}, "issued_on", "This field is required."),
     ({"issued_on": "1999-12-31"}, "issued_on", "Enter a date between 2000 and 2100."),
     ({"due_on": "2026-02-30"}, "due_on", "Not a valid date value."),
+    ({"due_on": "9999-12-31"}, "due_on", "Enter a date between 2000 and 2100."),
+    ({"issued_on": "2101-01-01"}, "issued_on", "Enter a date between 2000 and 2100."),
     ({"due_on": "2026-11-01"}, "due_on", "The due date cannot be before the issue date."),
     ({"amount": "abc"}, "amount", "This is not a valid amount."),
     ({"amount": "-5"}, "amount", "The amount cannot be negative."),

@@ -149,6 +149,8 @@ BAD = [
     ({"amount": ""}, "amount", "Enter an amount."),
     ({"amount": "0"}, "amount", "The amount must be more than zero."),
     ({"amount": "99999999999"}, "amount", "This amount is too large."),
+    ({"paid_on": "9999-12-31"}, "paid_on", "Enter a date between 2000 and 2100."),
+    ({"paid_on": "1970-01-01"}, "paid_on", "Enter a date between 2000 and 2100."),
     ({"paid_on": "2026-13-45"}, "paid_on", "Not a valid date value."),
     ({"paid_on": ""}, "paid_on", "This field is required."),
     ({"method": "bitcoin"}, "method", "Not a valid choice."),
