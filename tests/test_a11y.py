@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import expect, sync_playwright
+from redis import Redis
 from sqlalchemy import select
 
 from app import clock
@@ -27,6 +28,7 @@ from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, launch, needs_c
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 EMAIL = "a11y@relance.test"
+REDIS_DB = 6
 PASSWORD = "a11y-password"
 
 PUBLIC_PAGES = ["/login", "/register", "/password/forgot", "/offline"]
@@ -84,11 +86,18 @@ def seed() -> dict:
 @pytest.fixture(scope="module")
 def live(redis_server, mail_sink, tmp_path_factory):
     folder = tmp_path_factory.mktemp("a11y")
-    server = LiveServer(app_config(folder, redis_server.url, mail_sink.port, RATELIMIT_ENABLED=False))
+    # A Redis database of its own, emptied before each test: the many logins stay under
+    # the login rate limit without switching off Flask-Limiter (a process-wide switch).
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    redis = Redis.from_url(url)
+    redis.flushdb()
+    server = LiveServer(app_config(folder, url, mail_sink.port))
     with server.app.app_context():
         ids = seed()
-    yield server, ids
+    yield server, ids, redis
     server.close()
+    redis.flushdb()
+    redis.close()
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +147,8 @@ COMBINATIONS = [
 
 @pytest.mark.parametrize("language,scheme,viewport", COMBINATIONS)
 def test_axe_finds_no_violation(browser, live, language, scheme, viewport):
-    server, ids = live
+    server, ids, redis = live
+    redis.flushdb()
     set_language(server.app, language)
     context = browser.new_context(
         base_url=server.url,
@@ -202,7 +212,8 @@ def test_axe_finds_no_violation(browser, live, language, scheme, viewport):
 
 @pytest.mark.parametrize("motion", ["reduce", "no-preference"])
 def test_reduced_motion_stops_transitions_and_spinners(browser, live, motion):
-    server, ids = live
+    server, ids, redis = live
+    redis.flushdb()
     context = browser.new_context(base_url=server.url, viewport=PHONE, reduced_motion=motion)
     page = context.new_page()
     try:
