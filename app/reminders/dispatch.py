@@ -42,6 +42,26 @@ def redis_connection() -> Redis:
     return connection
 
 
+# SET key 1 NX EX ttl for every key, in one round trip and one command to encode
+# (a pipeline of one SET per id cost ~20 µs of client-side encoding each).
+_MARK_QUEUED = """
+local flags = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, '1', 'NX', 'EX', ARGV[1]) then flags[i] = 1 else flags[i] = 0 end
+end
+return flags
+"""
+MARKERS_PER_CALL = 1000
+
+
+def _mark_queued(connection: Redis):
+    script = current_app.extensions.get("relance_mark_queued")
+    if script is None or script.registered_client is not connection:
+        script = connection.register_script(_MARK_QUEUED)
+        current_app.extensions["relance_mark_queued"] = script
+    return script
+
+
 def enqueue_ready(ids: list[int]) -> int:
     """Put ready reminder ids on the RQ queue, in batches, unless already queued.
 
@@ -53,10 +73,14 @@ def enqueue_ready(ids: list[int]) -> int:
     if not ids:
         return 0
     connection = redis_connection()
-    pipe = connection.pipeline(transaction=False)
-    for reminder_id in ids:
-        pipe.set(f"relance:queued:{reminder_id}", 1, nx=True, ex=planning.QUEUED_MARKER_TTL)
-    fresh = [rid for rid, ok in zip(ids, pipe.execute(), strict=True) if ok]
+    fresh = []
+    for start in range(0, len(ids), MARKERS_PER_CALL):
+        chunk = ids[start : start + MARKERS_PER_CALL]
+        flags = _mark_queued(connection)(
+            keys=[f"relance:queued:{reminder_id}" for reminder_id in chunk],
+            args=[planning.QUEUED_MARKER_TTL],
+        )
+        fresh.extend(rid for rid, ok in zip(chunk, flags, strict=True) if ok)
     if not fresh:
         return 0
     queue = Queue(QUEUE, connection=connection)

@@ -18,7 +18,8 @@ from email.utils import parseaddr
 from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from .. import clock, invoicing, mailer
 from ..extensions import db
@@ -234,15 +235,56 @@ class Connection:
         self.outbox = None
 
 
-def _finish(reminder_id: int, **values) -> None:
+_FINISH: dict[tuple[str, ...], object] = {}
+
+
+def _finish(reminder_id: int, commit: bool = True, **values) -> None:
+    """Record the outcome of a reminder this worker holds (state "sending")."""
     values.setdefault("updated_at", clock.now())
+    names = tuple(sorted(values))
+    statement = _FINISH.get(names)
+    if statement is None:
+        # One statement per set of columns, built once (building it cost more
+        # than running it).
+        c = Reminder.__table__.c
+        statement = _FINISH[names] = (
+            update(Reminder.__table__)
+            .where(c.id == bindparam("reminder_id"), c.state == "sending")
+            .values(lease_until=None, **{name: bindparam(f"new_{name}") for name in names})
+        )
     db.session.execute(
-        update(Reminder)
-        .where(Reminder.id == reminder_id, Reminder.state == "sending")
-        .values(lease_until=None, **values)
-        .execution_options(synchronize_session=False)
+        statement, {"reminder_id": reminder_id, **{f"new_{name}": value for name, value in values.items()}}
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
+
+
+# The claimed reminder with its invoice and the invoice's account and client, in
+# one query (the re-check and the rendering need all four); built once.
+_LOAD = (
+    select(Reminder)
+    .where(Reminder.id == bindparam("reminder_id"))
+    .options(
+        joinedload(Reminder.invoice).joinedload(Invoice.account),
+        joinedload(Reminder.invoice).joinedload(Invoice.client),
+    )
+)
+
+# A later step of the same invoice already sent (or possibly sent): built once.
+_LATER_SENT = (
+    select(Reminder.id)
+    .where(
+        Reminder.invoice_id == bindparam("invoice_id"),
+        Reminder.kind == "step",
+        Reminder.step_offset > bindparam("offset"),
+        Reminder.state.in_(("sent", "sending", "unknown")),
+    )
+    .limit(1)
+)
+
+
+def _load(reminder_id: int) -> Reminder:
+    return db.session.scalars(_LOAD, {"reminder_id": reminder_id}).one()
 
 
 def _recheck(reminder: Reminder) -> tuple[str, str] | None:
@@ -261,14 +303,7 @@ def _recheck(reminder: Reminder) -> tuple[str, str] | None:
     if reminder.step_offset is not None and reminder.step_offset < 0 and days_left(invoice, account) <= 0:
         return "skipped", "due_date_reached"
     later_sent = db.session.scalar(
-        select(Reminder.id)
-        .where(
-            Reminder.invoice_id == invoice.id,
-            Reminder.kind == "step",
-            Reminder.step_offset > (reminder.step_offset or 0),
-            Reminder.state.in_(("sent", "sending", "unknown")),
-        )
-        .limit(1)
+        _LATER_SENT, {"invoice_id": invoice.id, "offset": reminder.step_offset or 0}
     )
     if later_sent:
         return "skipped", "superseded"
@@ -280,27 +315,59 @@ def send_batch(reminder_ids) -> dict[str, int]:
 
     This is what the worker's job runs, and what ``reminders tick`` runs inline.
     Returns counts per outcome.
+
+    Every reminder is claimed (conditional UPDATE, committed) before its SMTP
+    exchange begins, as always; its outcome is then written in the same
+    transaction as the claim of the next one: one commit (one fsync) per
+    reminder instead of two.
     """
+    ids = list(reminder_ids)
     counts: dict[str, int] = {}
     connection = Connection()
     try:
-        for reminder_id in reminder_ids:
-            outcome = _send_one(reminder_id, connection)
+        claimed = planning.claim(ids[0]) if ids else False
+        for position, reminder_id in enumerate(ids):
+            outcome, record = _send_one(reminder_id, connection, claimed)
             counts[outcome] = counts.get(outcome, 0) + 1
+            following = ids[position + 1] if position + 1 < len(ids) else None
+            claimed = _record_and_claim(reminder_id, record, following)
     finally:
         connection.close()
     return counts
 
 
-def _send_one(reminder_id: int, connection: Connection) -> str:
-    if not planning.claim(reminder_id):
-        return "not_claimed"
-    reminder = db.session.get(Reminder, reminder_id)
+def _record_and_claim(reminder_id: int, record: dict | None, following: int | None) -> bool:
+    """Write a reminder's outcome and claim the next reminder, in one transaction."""
+    if record is not None:
+        _finish(reminder_id, commit=False, **record)
+    if following is None:
+        db.session.commit()
+        return False
+    try:
+        claimed = planning.claim(following, commit=False)
+        db.session.commit()
+    except Exception:
+        # The next claim must never cost an outcome: write it on its own, then fail.
+        db.session.rollback()
+        if record is not None:
+            _finish(reminder_id, **record)
+        raise
+    return claimed
+
+
+def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[str, dict | None]:
+    """Re-check, render and send one claimed reminder.
+
+    Returns the outcome and the values that record it, which the caller writes
+    (None when they are already written).
+    """
+    if not claimed:
+        return "not_claimed", None
+    reminder = _load(reminder_id)
     verdict = _recheck(reminder)
     if verdict:
         state, reason = verdict
-        _finish(reminder_id, state=state, reason=reason, next_attempt_at=None)
-        return state
+        return state, {"state": state, "reason": reason, "next_attempt_at": None}
     invoice, account = reminder.invoice, reminder.invoice.account
     recipient = reminder.recipient if reminder.kind == "invoice" else reminder.invoice.client.email
     msg_id = message_id(reminder)
@@ -317,52 +384,55 @@ def _send_one(reminder_id: int, connection: Connection) -> str:
         connection.drop()
         return _temporary(reminder, str(error))
     except Permanent as error:
-        _finish(
-            reminder_id, state="failed", reason="refused", next_attempt_at=None, last_error=str(error)[:500]
-        )
-        return "failed"
+        return "failed", {
+            "state": "failed",
+            "reason": "refused",
+            "next_attempt_at": None,
+            "last_error": str(error)[:500],
+        }
     except Uncertain as error:
         connection.drop()
-        _finish(
-            reminder_id,
-            state="unknown",
-            reason="smtp_uncertain",
-            next_attempt_at=None,
-            last_error=str(error)[:500],
-        )
-        return "unknown"
+        return "unknown", {
+            "state": "unknown",
+            "reason": "smtp_uncertain",
+            "next_attempt_at": None,
+            "last_error": str(error)[:500],
+        }
     now = clock.now()
-    _finish(
-        reminder_id,
-        state="sent",
-        reason="",
-        sent_at=now,
-        message_id=msg_id,
-        recipient=recipient,
-        subject=rendered.subject[:300],
-        next_attempt_at=None,
-    )
-    if kind == "invoice":
-        invoice = db.session.get(Invoice, invoice_id)
-        invoicing.mark_sent(invoice, "email_relance", now)
-        planning.replan(invoice)
-        db.session.commit()
-    return "sent"
+    sent = {
+        "state": "sent",
+        "reason": "",
+        "sent_at": now,
+        "message_id": msg_id,
+        "recipient": recipient,
+        "subject": rendered.subject[:300],
+        "next_attempt_at": None,
+    }
+    if kind != "invoice":
+        return "sent", sent
+    _finish(reminder_id, **sent)
+    invoice = db.session.get(Invoice, invoice_id)
+    invoicing.mark_sent(invoice, "email_relance", now)
+    planning.replan(invoice)
+    db.session.commit()
+    return "sent", None
 
 
-def _temporary(reminder: Reminder, error: str) -> str:
+def _temporary(reminder: Reminder, error: str) -> tuple[str, dict]:
     delay = planning.retry_delay(reminder.attempts)
     if delay is None:
-        _finish(reminder.id, state="failed", reason="gave_up", next_attempt_at=None, last_error=error[:500])
-        return "failed"
-    _finish(
-        reminder.id,
-        state="failed",
-        reason="temporary",
-        next_attempt_at=clock.now() + delay,
-        last_error=error[:500],
-    )
-    return "retry"
+        return "failed", {
+            "state": "failed",
+            "reason": "gave_up",
+            "next_attempt_at": None,
+            "last_error": error[:500],
+        }
+    return "retry", {
+        "state": "failed",
+        "reason": "temporary",
+        "next_attempt_at": clock.now() + delay,
+        "last_error": error[:500],
+    }
 
 
 def send_preview(account: Account) -> list[str]:
