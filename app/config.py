@@ -57,6 +57,7 @@ class Defaults:
     BABEL_DEFAULT_TIMEZONE = "UTC"
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
     LANGUAGES = ("en", "fr")
+    RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     # A Redis hiccup must not lock people out of logging in.
     RATELIMIT_SWALLOW_ERRORS = True

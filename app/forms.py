@@ -139,6 +139,11 @@ class Email:
         field.data = value
 
 
+def single_line(form, field):
+    if field.data and ("\r" in field.data or "\n" in field.data):
+        raise ValidationError(_("Keep this on one line."))
+
+
 def valid_timezone(form, field):
     if field.data and field.data not in TIMEZONES:
         raise ValidationError(_("Choose a time zone from the list, such as Europe/Paris."))
@@ -318,7 +323,9 @@ class InvoiceForm(RelanceForm):
     client_id = SelectField(_l("Client"), coerce=str, validate_choice=False)
     new_client_name = StringField(_l("New client's name"), [Optional(), Length(max=200)])
     new_client_email = StringField(_l("New client's email"), [Optional(), Email(), Length(max=254)])
-    number = StringField(_l("Invoice number"), [DataRequired(), Length(max=40)], filters=[stripped])
+    number = StringField(
+        _l("Invoice number"), [DataRequired(), Length(max=40), single_line], filters=[stripped]
+    )
     amount = MoneyField(_l("Amount"))
     currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
     issued_on = DateField(_l("Issue date"), [InputRequired()])
@@ -395,6 +402,7 @@ class ReminderSettingsForm(RelanceForm):
                 ("ask", _l("Ask me before sending: I approve them in one click")),
             ]
         ),
+        validators=[Optional()],
     )
     preset = RadioField(_l("Frequency"), choices=preset_choices())
     offsets = HiddenField()
@@ -414,8 +422,8 @@ class ReminderSettingsForm(RelanceForm):
 class InvoiceEmailForm(RelanceForm):
     key = HiddenField()
     to = StringField(_l("To"), [InputRequired(), Email(), Length(max=254)])
-    subject = StringField(_l("Subject"), [InputRequired(), Length(max=300)])
-    message = TextAreaField(_l("Message"), [InputRequired(), Length(max=10000)])
+    subject = StringField(_l("Subject"), [DataRequired(), Length(max=300), single_line], filters=[stripped])
+    message = TextAreaField(_l("Message"), [DataRequired(), Length(max=10000)], filters=[stripped])
     submit = SubmitField(_l("Send"))
 
     def validate_key(self, field):

@@ -25,12 +25,17 @@ def send_reminders(reminder_ids):
 
 
 def _send(reminder_ids):
+    from .extensions import db
     from .reminders.dispatch import release
     from .reminders.sending import send_batch
 
     try:
         return send_batch(reminder_ids)
+    except Exception:
+        db.session.rollback()  # a worker lives long: never keep an aborted transaction
+        raise
     finally:
+        db.session.remove()
         release(reminder_ids)
 
 

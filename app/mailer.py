@@ -23,7 +23,8 @@ def compose(
     message_id: str | None = None,
 ) -> Message:
     message = Message(
-        subject=subject,
+        # One line: a CR or LF in a subject would start new headers.
+        subject=" ".join(str(subject).split()),
         recipients=recipients,
         body=text,
         html=html,

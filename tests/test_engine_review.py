@@ -57,10 +57,6 @@ def no_propagation(app):
 # --- 1. Bad input in the reminder views -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views/reminders.py ready(): str.isdigit() accepts '²', int('²') raises → 500 instead of 422",
-)
 def test_ready_post_with_a_unicode_digit_is_not_a_500(app, case, client, auth):
     no_propagation(app)
     auth.login(email=OWNER)
@@ -279,10 +275,6 @@ def probe_sink(app):
     sink.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="send_digests mails inside an open DB transaction (SQLite: BEGIN IMMEDIATE write lock held)",
-)
 def test_the_daily_digest_is_mailed_with_no_transaction_open(app, case, fixed_now, probe_sink):
     fixed_now(at(2026, 12, 1, 9))
     with app.app_context():
@@ -292,10 +284,6 @@ def test_the_daily_digest_is_mailed_with_no_transaction_open(app, case, fixed_no
     assert probe_sink.handler.findings == ["free"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'Send me a preview' talks SMTP inside the request's open transaction (SQLite write lock held)",
-)
 def test_the_preview_is_mailed_with_no_transaction_open(app, case, fixed_now, probe_sink, client, auth):
     fixed_now(at(2026, 11, 23, 10))
     auth.login(email=OWNER)
@@ -306,10 +294,6 @@ def test_the_preview_is_mailed_with_no_transaction_open(app, case, fixed_now, pr
 # --- 5. What the client receives: headers from user text ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sending.sender_for: a business name with a comma gives a From header with two mailboxes",
-)
 def test_a_business_name_with_a_comma_gives_one_sender(app, case, sink, fixed_now):
     with app.app_context():
         account = db.session.get(Account, case["account"])
@@ -322,10 +306,6 @@ def test_a_business_name_with_a_comma_gives_one_sender(app, case, sink, fixed_no
     assert senders[0][1].endswith("@relance.test")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'Send by email': CR/LF in Subject is accepted and injects headers into the client's email",
-)
 def test_send_by_email_subject_cannot_inject_headers(app, case, sink, fixed_now, client, auth):
     fixed_now(at(2026, 11, 23, 10))
     auth.login(email=OWNER)
@@ -344,10 +324,6 @@ def test_send_by_email_subject_cannot_inject_headers(app, case, sink, fixed_now,
     assert message["X-Injected"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an invoice number with CR/LF is accepted and injects headers into its automatic reminders",
-)
 def test_an_invoice_number_cannot_inject_headers_into_reminders(app, case, sink, fixed_now, client, auth):
     fixed_now(at(2026, 11, 4, 10))
     auth.login(email=OWNER)
@@ -392,10 +368,6 @@ def test_client_text_is_escaped_in_the_reminder_html(app, case, sink, fixed_now)
 # --- 6. Reminder views: other ids, outcomes shown -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resend(): reminder_id not bounded like get_invoice's ids: driver overflow, 500",
-)
 def test_resend_with_an_id_beyond_the_database_integer_is_a_404(app, case, client, auth):
     no_propagation(app)
     auth.login(email=OWNER)
@@ -403,10 +375,6 @@ def test_resend_with_an_id_beyond_the_database_integer_is_a_404(app, case, clien
     assert client.form(url, {}).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliver: non-ASCII client address → UnicodeEncodeError: stuck 'sending', then 'unknown'",
-)
 def test_a_non_ascii_client_address_fails_visibly_instead_of_sticking_in_sending(app, case, sink, fixed_now):
     with app.app_context():
         invoice = db.session.get(Invoice, case["invoice"])
@@ -419,10 +387,6 @@ def test_a_non_ascii_client_address_fails_visibly_instead_of_sticking_in_sending
     assert reminders(app, case["invoice"])[-3][0] in ("sent", "failed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="timeline: 'awaiting_approval' not counted as coming → says 'every step is behind us'",
-)
 def test_ask_me_first_timeline_does_not_say_every_step_is_behind_us(app, case, client, auth, fixed_now):
     with app.app_context():
         account = db.session.get(Account, case["account"])
@@ -440,10 +404,6 @@ def test_ask_me_first_timeline_does_not_say_every_step_is_behind_us(app, case, c
 # --- 7. A worker must survive a database error ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.py keeps one app context: one DB error leaves the session aborted for all later jobs",
-)
 def test_one_database_error_does_not_poison_the_worker_for_every_later_job(app, fixed_now, sink):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if not url.startswith("postgresql"):

@@ -3,6 +3,7 @@ periodic tick and ``flask reminders tick`` both run it."""
 
 from __future__ import annotations
 
+import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from redis import Redis
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from .. import clock, mailer
 from ..extensions import db
@@ -151,11 +152,13 @@ def send_digests() -> int:
             }
             text = render_template("emails/digest.txt", account=account, problems=problems, links=links)
             subject = _("Relance: %(num)d reminder(s) need your attention", num=len(problems))
+        message = mailer.compose(subject, [account.email], text)
+        db.session.commit()  # hold no transaction (no SQLite write lock) during SMTP
         try:
-            mailer.send(mailer.compose(subject, [account.email], text))
-        except OSError:
+            mailer.send(message)
+        except (OSError, smtplib.SMTPException):
             continue  # the mail server is down: tomorrow's tick tries again
-        account.digest_sent_on = today
+        db.session.execute(update(Account).where(Account.id == account_id).values(digest_sent_on=today))
         db.session.commit()
         sent += 1
     return sent

@@ -145,10 +145,14 @@ def message_id(reminder: Reminder) -> str:
     return f"<reminder-{reminder.id}.{digest}@{domain or 'relance.invalid'}>"
 
 
-def sender_for(account: Account) -> str:
-    name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
-    display = account.business_name.replace('"', "").replace("\n", " ")[:80]
-    return f'"{display} via Relance" <{address}>'
+def sender_for(account: Account) -> tuple[str, str]:
+    """(display name, address). Flask-Mail encodes a non-ASCII name without quoting
+    it, so characters that separate or delimit addresses (``, ; < > " @ :``) would
+    split the From header in two: they are dropped from the display name."""
+    _name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    cleaned = account.business_name.translate({ord(c): " " for c in ',;<>"@:\\'})
+    display = " ".join(cleaned.split())[:80]
+    return (f"{display} via Relance", address)
 
 
 def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: str | None = None):
@@ -166,7 +170,7 @@ def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: 
 
 def deliver(smtp: smtplib.SMTP, message) -> None:
     """One SMTP transaction with the outcome classified (see module docstring)."""
-    sender = parseaddr(message.sender)[1]
+    sender = message.sender[1] if isinstance(message.sender, tuple) else parseaddr(message.sender)[1]
     try:
         smtp.ehlo_or_helo_if_needed()
         code, reply = smtp.mail(sender)
@@ -176,6 +180,9 @@ def deliver(smtp: smtplib.SMTP, message) -> None:
             code, reply = smtp.rcpt(recipient)
             if code not in (250, 251):
                 _raise_for(code, reply)
+    except UnicodeEncodeError as error:  # an address SMTP cannot carry: nothing left
+        _reset(smtp)
+        raise Permanent(f"address not deliverable: {error}") from error
     except (smtplib.SMTPServerDisconnected, OSError) as error:
         raise Temporary(str(error)) from error
     except (Temporary, Permanent):
@@ -460,17 +467,19 @@ def send_preview(account: Account) -> list[str]:
         0,
         next((o for o in offsets if o > 0), 3),
     ]
-    subjects = []
+    messages = []
+    for offset in kinds:
+        due_on = clock.today(account.timezone) - timedelta(days=offset)
+        rendered = render_step(invoice, client, account, -offset, sample=sample, due_on=due_on)
+        with force_locale(account.language):
+            prefix = _("[Preview]")
+        rendered.subject = f"{prefix} {rendered.subject}"
+        messages.append(build_message(rendered, account.email, account))
+    db.session.rollback()  # nothing to write: hold no transaction during SMTP
     with mailer.Outbox() as outbox:
-        for offset in kinds:
-            due_on = clock.today(account.timezone) - timedelta(days=offset)
-            rendered = render_step(invoice, client, account, -offset, sample=sample, due_on=due_on)
-            with force_locale(account.language):
-                prefix = _("[Preview]")
-            rendered.subject = f"{prefix} {rendered.subject}"
-            outbox.send(build_message(rendered, account.email, account))
-            subjects.append(rendered.subject)
-    return subjects
+        for message in messages:
+            outbox.send(message)
+    return [message.subject for message in messages]
 
 
 def sample_invoice(account: Account) -> tuple[Invoice, Client]:

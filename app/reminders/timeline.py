@@ -85,9 +85,7 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
         elif step.status == rules.SUPERSEDED:
             entries.append(Entry(step.offset, label, step.on, step.at, "skipped", "superseded"))
         elif step.status == rules.TOO_LATE:
-            entries.append(
-                Entry(step.offset, label, step.on, step.at, "skipped", "due_date_reached")
-            )
+            entries.append(Entry(step.offset, label, step.on, step.at, "skipped", "due_date_reached"))
         else:
             entries.append(Entry(step.offset, label, step.on, step.at, "due_now"))
     for row in by_offset.values():  # steps of an earlier schedule
@@ -97,7 +95,9 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
     entries.sort(key=lambda e: (e.on or date.max, e.offset or 0))
 
     why = None
-    coming = any(e.state in ("planned", "due_now", "scheduled", "sending") for e in entries)
+    coming = any(
+        e.state in ("planned", "due_now", "scheduled", "sending", "awaiting_approval") for e in entries
+    )
     retrying = any(e.state == "failed" and e.reminder and e.reminder.next_attempt_at for e in entries)
     if not coming and not retrying:
         if blocked:

@@ -91,7 +91,7 @@ def settings():
             **_settings_context(form, offsets),
         )
     account.reminders_enabled = form.enabled.data
-    switch_mode(account, form.mode.data)
+    switch_mode(account, form.mode.data or account.reminder_mode)
     account.reminder_offsets = ",".join(str(o) for o in offsets)
     account.reminder_send_time = form.send_time.data
     account.reminder_skip_weekends = form.skip_weekends.data
@@ -301,7 +301,7 @@ def email_status(invoice_id):
 def resend(invoice_id, reminder_id):
     """The owner decides to send again a reminder that failed or whose outcome is unknown."""
     invoice = get_invoice(invoice_id)
-    reminder = db.session.get(Reminder, reminder_id)
+    reminder = db.session.get(Reminder, reminder_id) if reminder_id < 2**31 else None
     if reminder is None or reminder.invoice_id != invoice.id:
         abort(404)
     if not ConfirmForm().validate_on_submit():
@@ -358,7 +358,9 @@ def ready():
     if request.method == "POST":
         if not ConfirmForm().validate_on_submit():
             abort(400)
-        chosen = [int(v) for v in request.form.getlist("reminder") if v.isdigit() and len(v) < 12]
+        chosen = [
+            int(v) for v in request.form.getlist("reminder") if v.isascii() and v.isdigit() and len(v) < 12
+        ]
         if not chosen:
             flash(_("Select at least one reminder to send."), "error")
             return render(
