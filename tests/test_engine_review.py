@@ -113,10 +113,6 @@ def test_a_far_future_due_date_does_not_break_the_invoice_page(app, case, client
 # --- 2. Changes re-plan (rule 6) --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replan_account/replan leave a waiting step that the new schedule no longer has: it is still sent",
-)
 def test_a_schedule_change_cancels_a_waiting_step_that_left_the_schedule(
     app, case, sink, fixed_now, client, auth
 ):
@@ -136,10 +132,6 @@ def test_a_schedule_change_cancels_a_waiting_step_that_left_the_schedule(
     assert state == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replan ignores due-date edits: old step-0 retry still sent, new due date's step 0 never",
-)
 def test_moving_the_due_date_replans_a_waiting_step(app, case, sink, fixed_now):
     sink.handler.reply_to_data = "421 4.3.2 Try again later"
     tick_and_work(app, fixed_now, at(2026, 12, 4, 9))  # step 0 fails, retry at 09:05
@@ -183,10 +175,6 @@ def _switch_off_and_on(app, fixed_now, client, auth, case):
     client.form(f"/invoices/{case['invoice']}/reminders", {"enabled": "1"})  # on again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a step cancelled by replan is not revived once the cause is undone (payment deleted, switch on)",
-)
 @pytest.mark.parametrize(
     "change", [_delete_the_payment, _switch_off_and_on], ids=["payment_deleted", "switch_back_on"]
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -19,7 +19,7 @@ from .. import clock
 from ..extensions import db
 from ..models import Account, Client, Invoice, Reminder
 from . import schedule as rules
-from .eligibility import EMAIL_SENT, blocking_reason
+from .eligibility import EMAIL_SENT, REASONS, blocking_reason
 
 PLAN_BATCH = 5000
 LEASE = timedelta(minutes=5)
@@ -78,16 +78,59 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
         invoice.next_reminder_at = now
     else:
         invoice.next_reminder_at = None
-    if why is not None and invoice.id is not None:
+    if invoice.id is None:
+        return
+    waiting = (
+        Reminder.invoice_id == invoice.id,
+        Reminder.kind == "step",
+        Reminder.state.in_(("scheduled", "failed", "awaiting_approval", "held")),
+        or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
+    )
+    if why is not None and why != "no_email":
         db.session.execute(
             update(Reminder)
-            .where(
-                Reminder.invoice_id == invoice.id,
-                Reminder.kind == "step",
-                Reminder.state.in_(("scheduled", "failed", "awaiting_approval", "held")),
-                or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
-            )
+            .where(*waiting)
             .values(state="cancelled", reason=why, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    # Eligible again (a payment deleted, a switch back on, an email added): decisions
+    # that were cancelled or skipped only for that reason, and never attempted, are
+    # forgotten, so the next tick decides those steps afresh.
+    db.session.execute(
+        delete(Reminder)
+        .where(
+            Reminder.invoice_id == invoice.id,
+            Reminder.kind == "step",
+            Reminder.attempts == 0,
+            or_(
+                and_(Reminder.state == "cancelled", Reminder.reason.in_(REASONS)),
+                and_(Reminder.state == "skipped", Reminder.reason == "no_email"),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    # The due date or the schedule changed: what waits for a step that is no longer
+    # there (or no longer on that day) must not go. It is cancelled, shown, and its
+    # key set aside so that the step can be decided again for its new day.
+    account = invoice.account or db.session.get(Account, invoice.account_id)
+    current = {}
+    if invoice.due_on is not None:
+        plan = schedule_of(account)
+        current = {o: rules.step_day(invoice.due_on, o, plan.skip_weekends) for o in plan.offsets}
+    for reminder in db.session.scalars(select(Reminder).where(*waiting)).all():
+        if current.get(reminder.step_offset) == reminder.step_on:
+            continue
+        db.session.execute(
+            update(Reminder)
+            .where(Reminder.id == reminder.id, Reminder.state == reminder.state)
+            .values(
+                state="cancelled",
+                reason="rescheduled",
+                key=f"{reminder.key}:was:{reminder.id}",
+                next_attempt_at=None,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
 

@@ -34,6 +34,7 @@ REASON_TEXT = {
     "gave_up": _l("the mail server kept refusing it; Relance gave up"),
     "worker_lost": _l("the sending process stopped in the middle: it may have arrived"),
     "smtp_uncertain": _l("the connection broke while sending: it may have arrived"),
+    "rescheduled": _l("the due date or the schedule changed after it was prepared"),
     "not_needed": _l("not needed: the invoice was sent on or after that day"),
 }
 
