@@ -195,10 +195,6 @@ def test_a_step_cancelled_by_a_change_that_was_undone_still_goes(
 # --- 3. Time (rules 1 and 2) ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schedule.steps: 0-day-terms grace (sent_at + 12 h) ignores the send time, e.g. sent at 04:00",
-)
 def test_zero_day_terms_grace_still_sends_at_or_after_the_send_time():
     # 0-day terms, dated and due 1 December, sent on 3 December at 16:00.
     invoice = InvoiceFacts(due_on=date(2026, 12, 1), sent_at=at(2026, 12, 3, 16), terms_days=0)

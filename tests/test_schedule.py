@@ -105,9 +105,20 @@ def test_zero_day_terms_wait_twelve_hours_after_sending():
     result = {s.offset: s for s in steps(invoice, schedule, paris(2026, 12, 3, 9, 30))}
     assert result[0].status == "not_needed"  # the invoice itself went that day
     assert result[1].status == "future"
-    assert result[1].at == (sent + timedelta(hours=12)).astimezone(UTC)
+    # 12 hours after sending is 3 December 11:00, past that day's 09:00: the next
+    # send time is 4 December 09:00.
+    assert result[1].at == paris(2026, 12, 4, 9).astimezone(UTC)
     later = {s.offset: s.status for s in steps(invoice, schedule, paris(2026, 12, 3, 11))}
-    assert later[1] == "due"
+    assert later[1] == "future"
+    assert {s.offset: s.status for s in steps(invoice, schedule, paris(2026, 12, 4, 9))}[1] == "due"
+
+
+def test_zero_day_terms_grace_that_ends_before_the_send_time_waits_for_it():
+    schedule = Schedule(offsets=(1,), skip_weekends=False)
+    sent = paris(2026, 12, 2, 18)  # + 12 h = 3 December 06:00, before 09:00
+    invoice = InvoiceFacts(due_on=date(2026, 12, 2), sent_at=sent, terms_days=0)
+    [step] = steps(invoice, schedule, paris(2026, 12, 3, 7))
+    assert step.at == paris(2026, 12, 3, 9).astimezone(UTC)
 
 
 def test_other_terms_do_not_wait():

@@ -103,6 +103,15 @@ def local_moment(day: date, at: time, timezone: str) -> datetime:
     return max(first.astimezone(UTC), second.astimezone(UTC))  # in the gap
 
 
+def _first_send_time_after(moment: datetime, schedule: Schedule) -> datetime:
+    """The first send-time moment at or after ``moment`` (rule 1: at or after the send time)."""
+    day = moment.astimezone(ZoneInfo(schedule.timezone)).date()
+    candidate = local_moment(day, schedule.send_time, schedule.timezone)
+    if candidate < moment:
+        candidate = local_moment(day + timedelta(days=1), schedule.send_time, schedule.timezone)
+    return candidate
+
+
 def steps(facts: InvoiceFacts, schedule: Schedule, now: datetime) -> list[Step]:
     """Every step of the schedule for this invoice, with its status at ``now``.
 
@@ -118,7 +127,7 @@ def steps(facts: InvoiceFacts, schedule: Schedule, now: datetime) -> list[Step]:
         day = step_day(facts.due_on, offset, schedule.skip_weekends)
         moment = local_moment(day, schedule.send_time, schedule.timezone)
         if offset > 0 and facts.terms_days == 0:
-            moment = max(moment, facts.sent_at + ZERO_TERMS_GRACE)
+            moment = max(moment, _first_send_time_after(facts.sent_at + ZERO_TERMS_GRACE, schedule))
         planned.append((offset, day, moment))
 
     result: list[Step] = []
