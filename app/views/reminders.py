@@ -31,6 +31,15 @@ from . import redirect_to, render
 bp = Blueprint("reminders", __name__)
 
 
+def queue_soon(ids) -> None:
+    """Hand ids to the workers now; if Redis is away, the next tick queues them from
+    the database, so nothing is lost."""
+    try:
+        enqueue_ready(list(ids))
+    except RedisError:
+        pass
+
+
 def preset_of(offsets: tuple[int, ...]) -> str:
     for name, values in rules.PRESETS.items():
         if values == offsets:
@@ -279,10 +288,7 @@ def send_email(invoice_id):
     reminder_id = db.session.execute(statement).scalar()
     db.session.commit()
     if reminder_id is not None:
-        try:
-            enqueue_ready([reminder_id])
-        except RedisError:
-            pass  # the next tick queues it from the database
+        queue_soon([reminder_id])
     flash(_("Sending invoice %(number)s to %(to)s…", number=invoice.number, to=to), "info")
     return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#email-status")
 
@@ -325,10 +331,7 @@ def resend(invoice_id, reminder_id):
     if not done:
         flash(_("This reminder cannot be sent again: it is not failed or unknown."), "error")
         return redirect(url_for("invoices.detail", invoice_id=invoice.id))
-    try:
-        enqueue_ready([reminder.id])
-    except RedisError:
-        pass  # the next tick queues it from the database
+    queue_soon([reminder.id])
     flash(_("The reminder will be sent again in a moment."), "success")
     return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#invoice-reminders")
 
@@ -382,10 +385,7 @@ def ready():
             .returning(Reminder.id)
         ).all()
         db.session.commit()
-        try:
-            enqueue_ready(list(ids))
-        except RedisError:
-            pass  # the next tick queues them from the database
+        queue_soon(list(ids))
         if ids:
             flash(
                 ngettext("%(num)d reminder is on its way.", "%(num)d reminders are on their way.", len(ids)),
