@@ -8,6 +8,7 @@ reminder ids: if it loses them, the next tick enqueues them again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -21,6 +22,7 @@ from ..models import Account, Client, Invoice, Reminder
 from . import schedule as rules
 from .eligibility import EMAIL_SENT, REASONS, blocking_reason
 
+log = logging.getLogger(__name__)
 PLAN_BATCH = 5000
 LEASE = timedelta(minutes=5)
 QUEUED_MARKER_TTL = 600  # seconds a queued id is trusted to be in Redis
@@ -117,7 +119,10 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
     current = {}
     if invoice.due_on is not None:
         plan = schedule_of(account)
-        current = {o: rules.step_day(invoice.due_on, o, plan.skip_weekends) for o in plan.offsets}
+        try:
+            current = {o: rules.step_day(invoice.due_on, o, plan.skip_weekends) for o in plan.offsets}
+        except OverflowError:
+            current = {}
     for reminder in db.session.scalars(select(Reminder).where(*waiting)).all():
         if current.get(reminder.step_offset) == reminder.step_on:
             continue
@@ -240,7 +245,14 @@ def _plan_batch(now, limit, report) -> int:
             plan = schedules[key] = rules.Schedule(
                 rules.parse_offsets(offsets), time(hour, minute), timezone, skip_weekends
             )
-        planned = rules.steps(rules.InvoiceFacts(due_on, sent_at, terms_days), plan, now)
+        try:
+            planned = rules.steps(rules.InvoiceFacts(due_on, sent_at, terms_days), plan, now)
+        except (OverflowError, ValueError):
+            # A date the calendar cannot carry (an import of year 9999): this invoice
+            # gets no automatic reminder, and it must not stop everybody else's.
+            log.warning("invoice %s: due date %s out of range, not planned", invoice_id, due_on)
+            next_moments.append({"i": invoice_id, "n": None})
+            continue
         upcoming = None
         for step in planned:
             if step.status == rules.FUTURE:

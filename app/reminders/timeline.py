@@ -71,7 +71,10 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
     by_offset = {r.step_offset: r for r in rows}
     blocked = blocking_reason(invoice)
     entries: list[Entry] = []
-    planned_steps = rules.steps(planning.facts_of(invoice), planning.schedule_of(account), now)
+    try:
+        planned_steps = rules.steps(planning.facts_of(invoice), planning.schedule_of(account), now)
+    except (OverflowError, ValueError):  # a due date the calendar cannot carry
+        planned_steps = []
     for step in planned_steps:
         row = by_offset.pop(step.offset, None)
         label = step_label(step.offset)
