@@ -18,7 +18,7 @@ from email.utils import parseaddr
 from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import clock, invoicing, mailer
@@ -256,7 +256,12 @@ def _finish(reminder_id: int, commit: bool = True, **values) -> None:
         c = Reminder.__table__.c
         statement = _FINISH[names] = (
             update(Reminder.__table__)
-            .where(c.id == bindparam("reminder_id"), c.state == "sending")
+            .where(
+                c.id == bindparam("reminder_id"),
+                # A send that outlived its lease was swept to unknown/worker_lost;
+                # its real outcome, when it comes, replaces that guess.
+                or_(c.state == "sending", and_(c.state == "unknown", c.reason == "worker_lost")),
+            )
             .values(lease_until=None, **{name: bindparam(f"new_{name}") for name in names})
         )
     db.session.execute(
