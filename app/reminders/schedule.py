@@ -8,6 +8,7 @@ not needed, or still to come.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,7 @@ def validate_offsets(values) -> tuple[int, ...]:
     return tuple(sorted(values))
 
 
+@lru_cache(maxsize=65536)
 def step_day(due_on: date, offset: int, skip_weekends: bool) -> date:
     """The day a step falls on. Not on weekends: before and on the due date move to
     the Friday before, after the due date to the Monday after."""
@@ -86,6 +88,7 @@ def step_day(due_on: date, offset: int, skip_weekends: bool) -> date:
     return day
 
 
+@lru_cache(maxsize=65536)
 def local_moment(day: date, at: time, timezone: str) -> datetime:
     """``day`` at ``at`` in ``timezone``, as aware UTC.
 
