@@ -54,7 +54,8 @@ def facts_of(invoice: Invoice) -> rules.InvoiceFacts:
     return rules.InvoiceFacts(due_on=invoice.due_on, sent_at=invoice.sent_at, terms_days=invoice.terms_days)
 
 
-def _insert(table):
+def dialect_insert(table):
+    """INSERT with ON CONFLICT support for the database in use (SQLite or PostgreSQL)."""
     if db.engine.dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
@@ -334,7 +335,7 @@ def _write_steps(inserts: list[dict], due_offsets: dict[int, int], now: datetime
     fresh = [row for row in inserts if row["key"] not in known]
     if fresh:
         statement = (
-            _insert(Reminder.__table__).on_conflict_do_nothing(index_elements=["key"]).returning(c.key)
+            dialect_insert(Reminder.__table__).on_conflict_do_nothing(index_elements=["key"]).returning(c.key)
         )
         report.keys.extend(db.session.execute(statement, fresh).scalars().all())
     stale = [

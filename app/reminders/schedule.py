@@ -8,8 +8,8 @@ not needed, or still to come.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_OFFSETS = (-3, 0, 3, 7)

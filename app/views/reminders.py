@@ -23,7 +23,7 @@ from ..models import Payment, Reminder
 from ..reminders import planning
 from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
-from ..reminders.planning import _insert
+from ..reminders.planning import dialect_insert
 from ..reminders.sending import default_invoice_email, send_preview
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
 from . import redirect_to, render
@@ -262,7 +262,7 @@ def send_email(invoice_id):
     if not invoice.client.email:
         invoice.client.email = to  # the address typed here is the client's from now on
     statement = (
-        _insert(Reminder.__table__)
+        dialect_insert(Reminder.__table__)
         .values(
             key=f"invoice:{invoice.id}:{form.key.data}",
             account_id=current_user.id,
