@@ -106,6 +106,11 @@ def check_total(invoice: Invoice) -> None:
         raise InvoiceRuleError(_l("The total cannot be less than what was already paid."))
 
 
+def last_payment_on(account_id: int) -> date | None:
+    """The date of the latest payment recorded on the account, if any."""
+    return db.session.scalar(select(func.max(Payment.paid_on)).where(Payment.account_id == account_id))
+
+
 def record_payment(
     invoice: Invoice, amount_cents: int, paid_on: date, method: str, reference: str = ""
 ) -> Payment:

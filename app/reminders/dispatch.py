@@ -11,7 +11,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from redis import Redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from .. import clock, mailer
 from ..extensions import db
@@ -123,15 +123,12 @@ def tick(inline: bool = False) -> TickReport:
     return report
 
 
-PROBLEM = or_(Reminder.state == "unknown", (Reminder.state == "failed") & Reminder.next_attempt_at.is_(None))
-
-
 def send_digests() -> int:
     """Once a day, tell each owner which reminders failed or have an unknown outcome."""
     now = clock.now()
     since = now - timedelta(days=1)
     account_ids = db.session.scalars(
-        select(Reminder.account_id).where(PROBLEM, Reminder.updated_at >= since).distinct()
+        select(Reminder.account_id).where(planning.NEEDS_DECISION, Reminder.updated_at >= since).distinct()
     ).all()
     sent = 0
     for account_id in account_ids:
@@ -141,7 +138,7 @@ def send_digests() -> int:
             continue
         problems = db.session.scalars(
             select(Reminder)
-            .where(Reminder.account_id == account_id, PROBLEM, Reminder.updated_at >= since)
+            .where(Reminder.account_id == account_id, planning.NEEDS_DECISION, Reminder.updated_at >= since)
             .order_by(Reminder.updated_at)
         ).all()
         with force_locale(account.language):

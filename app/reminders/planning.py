@@ -36,6 +36,13 @@ RETRY_DELAYS = (
 READY_STATES = ("scheduled", "failed")
 
 
+# Failed for good, or outcome unknown: only the owner can decide what happens next.
+NEEDS_DECISION = or_(
+    Reminder.state == "unknown",
+    and_(Reminder.state == "failed", Reminder.next_attempt_at.is_(None)),
+)
+
+
 def step_key(invoice_id: int, offset: int) -> str:
     return f"step:{invoice_id}:{offset}"
 

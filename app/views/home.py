@@ -5,12 +5,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
-from .. import clock
+from .. import clock, invoicing
 from ..extensions import db
-from ..models import Client, Event, Invoice, Payment, Reminder
+from ..models import Client, Event, Invoice, Reminder
+from ..reminders import planning
 from . import render
 
 bp = Blueprint("home", __name__)
@@ -107,10 +108,7 @@ def reminders_today(account, today):
         .options(joinedload(Reminder.invoice))
         .where(
             Reminder.account_id == account.id,
-            or_(
-                Reminder.state == "unknown",
-                and_(Reminder.state == "failed", Reminder.next_attempt_at.is_(None)),
-            ),
+            planning.NEEDS_DECISION,
             Reminder.updated_at >= clock.now() - timedelta(days=30),
         )
         .order_by(Reminder.updated_at.desc())
@@ -121,9 +119,7 @@ def reminders_today(account, today):
             Reminder.account_id == account.id, Reminder.state == "awaiting_approval"
         )
     )
-    last_payment = db.session.scalar(
-        select(func.max(Payment.paid_on)).where(Payment.account_id == account.id)
-    )
+    last_payment = invoicing.last_payment_on(account.id)
     # Something will go out and no payment was recorded for 3 days: reconcile first.
     reconcile = (
         account.reminders_enabled

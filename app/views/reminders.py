@@ -12,14 +12,14 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from .. import clock
+from .. import clock, invoicing
 from ..auth_setup import get_invoice
 from ..extensions import db, limiter
 from ..forms import ConfirmForm, InvoiceEmailForm, ReminderSettingsForm
-from ..models import Payment, Reminder
+from ..models import Reminder
 from ..reminders import planning
 from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
@@ -317,10 +317,7 @@ def resend(invoice_id, reminder_id):
         update(Reminder)
         .where(
             Reminder.id == reminder.id,
-            or_(
-                Reminder.state == "unknown",
-                and_(Reminder.state == "failed", Reminder.next_attempt_at.is_(None)),
-            ),
+            planning.NEEDS_DECISION,
         )
         .values(
             state="scheduled", reason="resent_by_owner", next_attempt_at=now, lease_until=None, updated_at=now
@@ -350,10 +347,6 @@ def awaiting(account):
     return list(groups.values())
 
 
-def last_payment_on(account):
-    return db.session.scalar(select(func.max(Payment.paid_on)).where(Payment.account_id == account.id))
-
-
 @bp.route("/reminders/ready", methods=["GET", "POST"])
 @login_required
 def ready():
@@ -369,7 +362,7 @@ def ready():
             return render(
                 "reminders/ready.html",
                 groups=awaiting(current_user),
-                last_payment=last_payment_on(current_user),
+                last_payment=invoicing.last_payment_on(current_user.id),
                 confirm_form=ConfirmForm(formdata=None),
                 status=422,
             )
@@ -397,6 +390,6 @@ def ready():
     return render(
         "reminders/ready.html",
         groups=awaiting(current_user),
-        last_payment=last_payment_on(current_user),
+        last_payment=invoicing.last_payment_on(current_user.id),
         confirm_form=ConfirmForm(formdata=None),
     )
