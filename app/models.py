@@ -170,6 +170,12 @@ class Invoice(ScalarDefaults, db.Model):
     # When the planner must look at this invoice again (its next schedule step), or
     # NULL when no automatic reminder can come. Indexed: a tick reads only due rows.
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # A hold (DESIGN.md rule 2, app/reminders/holds.py): automatic reminders wait while
+    # hold_reason is set (a client's answer, a possible payment to review) until it is
+    # released or, when hold_until is set, until that day has passed.
+    hold_reason: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    hold_detail: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    hold_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import clock
 from ..extensions import db
 from ..models import Account, Client, Invoice
 
@@ -18,8 +19,20 @@ REASONS = (
     "account_off",
     "client_paused",
     "invoice_off",
+    "held",
     "no_email",
 )
+
+
+def is_held(invoice: Invoice, account: Account) -> bool:
+    """A hold is on (app/reminders/holds.py): set, and its last day not passed."""
+    if not invoice.hold_reason:
+        return False
+    if invoice.hold_until is None:
+        return True
+    from .planning import hold_ends_at  # planning imports this module
+
+    return clock.now() < hold_ends_at(invoice.hold_until, account.timezone, account.reminder_send_time)
 
 
 def blocking_reason(invoice: Invoice, account=None, client=None) -> str | None:
@@ -44,6 +57,8 @@ def blocking_reason(invoice: Invoice, account=None, client=None) -> str | None:
         return "client_paused"
     if not invoice.reminders_enabled:
         return "invoice_off"
+    if is_held(invoice, account):
+        return "held"
     if not client.email:
         return "no_email"
     return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import clock
 from ..extensions import db
-from ..models import Account, Client, Invoice, Reminder
+from ..models import Account, Client, Event, Invoice, Reminder
 from . import schedule as rules
 from .eligibility import EMAIL_SENT, REASONS, blocking_reason
 
@@ -86,6 +87,11 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
     why = reason or blocking_reason(invoice)
     if why is None or why == "no_email":
         invoice.next_reminder_at = now
+    elif why == "held" and invoice.hold_until is not None:
+        account = invoice.account or db.session.get(Account, invoice.account_id)
+        invoice.next_reminder_at = hold_ends_at(
+            invoice.hold_until, account.timezone, account.reminder_send_time
+        )
     else:
         invoice.next_reminder_at = None
     if invoice.id is None:
@@ -96,6 +102,16 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
         Reminder.state.in_(("scheduled", "failed", "awaiting_approval", "held")),
         or_(Reminder.state != "failed", Reminder.next_attempt_at.is_not(None)),
     )
+    if why == "held":
+        # Held (a client's answer, a payment to review): what waits is shown as held and
+        # goes nowhere until the hold ends; then the steps are decided afresh.
+        db.session.execute(
+            update(Reminder)
+            .where(*waiting)
+            .values(state="held", reason=invoice.hold_reason, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return
     if why is not None and why != "no_email":
         db.session.execute(
             update(Reminder)
@@ -104,9 +120,9 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
             .execution_options(synchronize_session=False)
         )
         return
-    # Eligible again (a payment deleted, a switch back on, an email added): decisions
-    # that were cancelled or skipped only for that reason, and never attempted, are
-    # forgotten, so the next tick decides those steps afresh.
+    # Eligible again (a payment deleted, a switch back on, an email added, a hold
+    # ended): decisions that were cancelled, skipped or held only for that reason, and
+    # never attempted, are forgotten, so the next tick decides those steps afresh.
     db.session.execute(
         delete(Reminder)
         .where(
@@ -116,10 +132,12 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
             or_(
                 and_(Reminder.state == "cancelled", Reminder.reason.in_(REASONS)),
                 and_(Reminder.state == "skipped", Reminder.reason == "no_email"),
+                Reminder.state == "held",
             ),
         )
         .execution_options(synchronize_session=False)
     )
+    _retire_held([invoice.id], now)
     # The due date or the schedule changed: what waits for a step that is no longer
     # there (or no longer on that day) must not go. It is cancelled, shown, and its
     # key set aside so that the step can be decided again for its new day.
@@ -146,6 +164,62 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def hold_ends_at(until: date, timezone: str, send_time: str) -> datetime:
+    """When a hold "until that day" ends: the next day at the account's send time
+    (a reminder then goes at a decent hour, not at midnight)."""
+    hour, minute = (int(p) for p in send_time.split(":"))
+    return rules.local_moment(until + timedelta(days=1), time(hour, minute), timezone)
+
+
+def _retire_held(invoice_ids: list[int], now: datetime) -> None:
+    """Held reminders that were already attempted (a 4xx before the hold) keep their
+    history: cancelled ("held"), their key set aside so the step can be decided again."""
+    c = Reminder.__table__.c
+    rows = db.session.execute(
+        select(c.id, c.key).where(c.invoice_id.in_(invoice_ids), c.kind == "step", c.state == "held")
+    ).all()
+    for reminder_id, key in rows:
+        db.session.execute(
+            update(Reminder.__table__)
+            .where(c.id == reminder_id, c.state == "held")
+            .values(state="cancelled", reason="held", key=f"{key}:was:{reminder_id}", updated_at=now)
+        )
+
+
+def _end_expired_holds(invoice_ids: list[int], now: datetime) -> None:
+    """Holds whose last day has passed (a promised payment date): the planner ends them
+    as ``holds.release`` would, so the steps are decided afresh in this same batch."""
+    c = Reminder.__table__.c
+    db.session.execute(
+        delete(Reminder.__table__).where(
+            c.invoice_id.in_(invoice_ids), c.kind == "step", c.state == "held", c.attempts == 0
+        )
+    )
+    _retire_held(invoice_ids, now)
+    table = Invoice.__table__
+    accounts = dict(
+        db.session.execute(select(table.c.id, table.c.account_id).where(table.c.id.in_(invoice_ids))).all()
+    )
+    db.session.execute(
+        update(table)
+        .where(table.c.id.in_(invoice_ids))
+        .values(hold_reason="", hold_detail="", hold_until=None)
+    )
+    db.session.execute(
+        Event.__table__.insert(),
+        [
+            {
+                "account_id": accounts[i],
+                "invoice_id": i,
+                "kind": "reminders_resumed",
+                "detail": "hold_expired",
+                "created_at": now,
+            }
+            for i in invoice_ids
+        ],
+    )
 
 
 def replan_account(account: Account) -> None:
@@ -186,6 +260,8 @@ def _plan_batch(now, limit, report) -> int:
             Invoice.sent_via,
             Invoice.instalment_plan,
             Invoice.reminders_enabled,
+            Invoice.hold_reason,
+            Invoice.hold_until,
             Client.email,
             Client.reminders_paused,
             Account.reminders_enabled,
@@ -209,7 +285,8 @@ def _plan_batch(now, limit, report) -> int:
         return 0
 
     schedules: dict[tuple, rules.Schedule] = {}
-    inserts, next_moments, supersede = [], [], []
+    inserts, next_moments, supersede, expired_holds = [], [], [], []
+    todays: dict[str, date] = {}
     for row in rows:
         (
             invoice_id,
@@ -224,6 +301,8 @@ def _plan_batch(now, limit, report) -> int:
             sent_via,
             instalments,
             invoice_on,
+            hold_reason,
+            hold_until,
             client_email,
             client_paused,
             account_on,
@@ -246,6 +325,15 @@ def _plan_batch(now, limit, report) -> int:
         if not eligible:
             next_moments.append({"i": invoice_id, "n": None})
             continue
+        if hold_reason:
+            today = todays.get(timezone)
+            if today is None:
+                today = todays[timezone] = now.astimezone(ZoneInfo(timezone)).date()
+            if hold_until is None or today <= hold_until:  # held: look again when it ends
+                ends = hold_ends_at(hold_until, timezone, send_time) if hold_until is not None else None
+                next_moments.append({"i": invoice_id, "n": ends})
+                continue
+            expired_holds.append(invoice_id)
         key = (offsets, send_time, timezone, skip_weekends)
         plan = schedules.get(key)
         if plan is None:
@@ -305,6 +393,8 @@ def _plan_batch(now, limit, report) -> int:
 
     report.scheduled += sum(1 for row in inserts if row["state"] != "skipped")
     report.skipped += sum(1 for row in inserts if row["state"] == "skipped")
+    if expired_holds:
+        _end_expired_holds(expired_holds, now)
     if inserts:
         _write_steps(inserts, dict(supersede), now, report)
     db.session.execute(

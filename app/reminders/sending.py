@@ -309,6 +309,8 @@ def _recheck(reminder: Reminder) -> tuple[str, str] | None:
     why = blocking_reason(invoice)
     if why == "no_email":
         return "skipped", "no_email"
+    if why == "held":
+        return "held", invoice.hold_reason
     if why is not None:
         return "cancelled", why
     account = invoice.account

@@ -27,6 +27,12 @@ REASON_TEXT = {
     "client_paused": _l("reminders are paused for this client"),
     "invoice_off": _l("payment reminders are switched off for this invoice"),
     "no_email": _l("the client has no email address"),
+    "held": _l("reminders are on hold for this invoice"),
+    # Why a hold is on (app/reminders/holds.py); also the reason of a reminder held.
+    "client_paid": _l("on hold: the client says they have paid"),
+    "client_dispute": _l("on hold: the client disputes this invoice"),
+    "client_promise": _l("on hold: the client promised to pay on a date"),
+    "possible_payment": _l("on hold: a bank payment may be for this invoice, review it"),
     "superseded": _l("a later reminder was due at the same time (catch-up after a pause)"),
     "due_date_reached": _l("the due date had come: a before-due reminder is never sent late"),
     "refused": _l("the mail server refused it"),
@@ -82,6 +88,8 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
             entries.append(Entry(step.offset, label, step.on, step.at, row.state, row.reason, row))
         elif step.status == rules.NOT_NEEDED:
             entries.append(Entry(step.offset, label, step.on, step.at, "not_needed", "not_needed"))
+        elif blocked == "held":
+            entries.append(Entry(step.offset, label, step.on, step.at, "held", invoice.hold_reason))
         elif blocked and blocked != "no_email":
             entries.append(Entry(step.offset, label, step.on, step.at, "blocked", blocked))
         elif step.status == rules.FUTURE:
@@ -104,7 +112,11 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
     )
     retrying = any(e.state == "failed" and e.reminder and e.reminder.next_attempt_at for e in entries)
     if not coming and not retrying:
-        if blocked:
+        if blocked == "held":
+            why = REASON_TEXT.get(invoice.hold_reason, REASON_TEXT["held"])
+            if invoice.hold_detail:
+                why = f"{why} ({invoice.hold_detail})"
+        elif blocked:
             why = REASON_TEXT[blocked]
         elif entries:
             why = _l("every step of your reminder schedule for this invoice is behind us")

@@ -1,7 +1,7 @@
 """collection workflows (issue 5): levels, reminder items, batches
 
 Revision ID: 0003_workflows
-Revises: 0002_reminder_engine
+Revises: 0002a_holds
 Create Date: 2026-11-23 13:00:00
 
 Reserved in the chain so that the four feature branches can each fill their
@@ -13,7 +13,7 @@ import sqlalchemy as sa  # noqa: F401
 
 # revision identifiers, used by Alembic.
 revision = '0003_workflows'
-down_revision = '0002_reminder_engine'
+down_revision = '0002a_holds'
 branch_labels = None
 depends_on = None
 
