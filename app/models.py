@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -102,6 +103,10 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     reminder_offsets: Mapped[str] = mapped_column(String(100), default="-3,0,3,7")
     reminder_send_time: Mapped[str] = mapped_column(String(5), default="09:00")
     reminder_skip_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Documents (issue 6): days given by a formal notice, and the side of the
+    # envelope window the client's address is printed for.
+    notice_days: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    letter_window: Mapped[str] = mapped_column(String(5), default="right", server_default="right")
     # Day (account time zone) of the last "failed or unknown reminders" digest.
     digest_sent_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
@@ -324,6 +329,47 @@ class Reminder(ScalarDefaults, db.Model):
         Index("ix_reminder_state_next", "state", "next_attempt_at"),
         Index("ix_reminder_account_updated", "account_id", "updated_at"),
     )
+
+
+MESSAGE_KINDS = ("before_due", "due_today", "level1", "level2", "level3", "level4", "grouped")
+MESSAGE_CHANNELS = ("email", "letter")
+
+
+class MessageTemplate(ScalarDefaults, db.Model):
+    """The owner's own text for one kind of message, channel and language.
+
+    No row means the built-in default (app/documents/defaults.py)."""
+
+    __tablename__ = "message_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "kind", "channel", "language", name="uq_message_template"),
+    )
+
+
+class PdfCache(ScalarDefaults, db.Model):
+    """A rendered PDF of an invoice (DESIGN.md rule 8): one row per invoice and
+    variant, valid while ``state_hash`` (a hash of everything printed) matches."""
+
+    __tablename__ = "pdf_cache"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(40))
+    state_hash: Mapped[str] = mapped_column(String(64))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (UniqueConstraint("invoice_id", "variant", name="uq_pdf_cache_invoice_variant"),)
 
 
 def account_count() -> int:

@@ -11,6 +11,8 @@ from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
 
 
+
+
 # revision identifiers, used by Alembic.
 revision = '0005_documents'
 down_revision = '0004_money_rules'
@@ -19,8 +21,39 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('notice_days', sa.Integer(), server_default='8', nullable=False))
+        batch_op.add_column(sa.Column('letter_window', sa.String(length=5), server_default='right', nullable=False))
+
+    op.create_table('message_template',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('account_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=20), nullable=False),
+        sa.Column('channel', sa.String(length=10), nullable=False),
+        sa.Column('language', sa.String(length=8), nullable=False),
+        sa.Column('subject', sa.String(length=300), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_message_template_account_id_account'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_message_template')),
+        sa.UniqueConstraint('account_id', 'kind', 'channel', 'language', name='uq_message_template'),
+    )
+    op.create_table('pdf_cache',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('invoice_id', sa.Integer(), nullable=False),
+        sa.Column('variant', sa.String(length=40), nullable=False),
+        sa.Column('state_hash', sa.String(length=64), nullable=False),
+        sa.Column('pdf', sa.LargeBinary(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_pdf_cache_invoice_id_invoice'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_pdf_cache')),
+        sa.UniqueConstraint('invoice_id', 'variant', name='uq_pdf_cache_invoice_variant'),
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('pdf_cache')
+    op.drop_table('message_template')
+    with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.drop_column('letter_window')
+        batch_op.drop_column('notice_days')

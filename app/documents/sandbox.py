@@ -1,0 +1,272 @@
+"""Render the owner's templates safely, in the web process and in the worker.
+
+A user template may only read the placeholders it is given (plain strings,
+numbers and lists of dicts: never an ORM object), through a small set of
+filters. Limits hold without signals or threads, so they also work inside an
+RQ job:
+
+- the source is at most ``MAX_SOURCE`` characters;
+- every loop step and every call spends from one budget per render
+  (``MAX_STEPS``): ``range`` is our own counting iterator, and ``for`` loops over
+  lists, strings and anything else iterate through :meth:`LimitedSandbox.iter`;
+- ``*``, ``**`` and ``%`` refuse results that would be too large before
+  computing them;
+- the output is produced lazily and stopped at ``MAX_OUTPUT`` characters.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from flask_babel import gettext as _
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.compiler import CodeGenerator
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+MAX_SOURCE = 20_000
+MAX_OUTPUT = 50_000
+MAX_STEPS = 10_000
+MAX_NUMBER = 10**12
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be used: ``message`` says why, for the owner."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _Budget:
+    def __init__(self, steps: int = MAX_STEPS):
+        self.left = steps
+
+    def spend(self, n: int = 1) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise TemplateProblem(
+                _("This template repeats too much (more than %(num)d loop steps or calls).", num=MAX_STEPS)
+            )
+
+
+class _CountingRange:
+    """``range`` whose every step is paid from the render's budget."""
+
+    def __init__(self, budget: _Budget, *args):
+        self._budget = budget
+        self._inner = range(*args)
+        if len(self._inner) > MAX_STEPS:
+            raise TemplateProblem(
+                _(
+                    "A loop of %(steps)d steps is too long (at most %(num)d).",
+                    steps=len(self._inner),
+                    num=MAX_STEPS,
+                )
+            )
+
+    def __iter__(self):
+        for value in self._inner:
+            self._budget.spend()
+            yield value
+
+    def __len__(self):
+        return len(self._inner)
+
+
+class _LoopCodeGenerator(CodeGenerator):
+    """Wraps the iterable of every ``{% for %}`` in ``environment.iter(...)``."""
+
+    def visit_For(self, node, frame):
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("budget_iter"), [node.iter], [], None, None)
+        return super().visit_For(node, frame)
+
+
+SAFE_FILTERS = (
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "d",
+    "round",
+    "int",
+    "length",
+    "count",
+    "first",
+    "last",
+    "join",
+    "list",
+    "sort",
+    "reverse",
+    "abs",
+    "truncate",
+    "striptags",
+    "wordcount",
+    "e",
+    "escape",
+    "string",
+    "sum",
+    "min",
+    "max",
+)
+
+
+def _size(value) -> int:
+    try:
+        return len(value)
+    except TypeError:
+        return 1
+
+
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    code_generator_class = _LoopCodeGenerator
+    intercepted_binops = frozenset(["*", "**", "%", "+"])
+
+    def __init__(self, autoescape: bool):
+        super().__init__(
+            autoescape=autoescape,
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        kept = {name: self.filters[name] for name in SAFE_FILTERS if name in self.filters}
+        self.filters.clear()
+        self.filters.update(kept)
+        join = kept["join"]
+
+        def bounded_join(ctx, value, d="", attribute=None):
+            items = list(value)
+            if len(items) * (len(str(d)) + 1) > MAX_OUTPUT:
+                raise TemplateProblem(_("This text would be too long."))
+            return join(ctx, items, d, attribute)
+
+        bounded_join.jinja_pass_arg = join.jinja_pass_arg
+        self.filters["join"] = bounded_join
+        self.tests = {k: v for k, v in self.tests.items() if k not in ("callable",)}
+        self.globals.clear()
+        self.budget = _Budget()
+
+    # Every call (macros, loop(), methods) is paid for; recursion is bounded too.
+    def call(self, context, obj, *args, **kwargs):
+        self.budget.spend()
+        return super().call(context, obj, *args, **kwargs)
+
+    def budget_iter(self, iterable):
+        if isinstance(iterable, _CountingRange):
+            yield from iterable
+            return
+        budget = self.budget
+        for item in iterable:
+            budget.spend()
+            yield item
+
+    def call_binop(self, context, operator_name, left, right):
+        if operator_name == "%" and isinstance(left, str):
+            raise SecurityError("string formatting with % is not allowed")
+        if operator_name == "**":
+            if not (isinstance(right, int) and abs(right) <= 64 and abs(left) <= MAX_NUMBER):
+                raise TemplateProblem(_("This power is too large."))
+        if operator_name == "*":
+            for sized, times in ((left, right), (right, left)):
+                if isinstance(sized, (str, list, tuple)) and isinstance(times, int):
+                    if _size(sized) * times > MAX_OUTPUT:
+                        raise TemplateProblem(_("This text would be too long."))
+        if operator_name == "+" and isinstance(left, (str, list, tuple)):
+            if _size(left) + _size(right) > MAX_OUTPUT:
+                raise TemplateProblem(_("This text would be too long."))
+        return {
+            "*": operator.mul,
+            "**": operator.pow,
+            "%": operator.mod,
+            "+": operator.add,
+        }[operator_name](left, right)
+
+    def make_range(self, *args):
+        if not all(isinstance(a, int) for a in args):
+            raise TemplateProblem(_("range() takes whole numbers."))
+        return _CountingRange(self.budget, *args)
+
+
+# Only for parsing (``check``); every render gets its own environment and budget.
+_TEXT = LimitedSandbox(autoescape=False)
+
+
+def check(source: str, allowed: set[str]) -> None:
+    """Refuse a template that is too long, does not parse, or names a placeholder
+    that does not exist. Raises :class:`TemplateProblem`."""
+    if len(source) > MAX_SOURCE:
+        raise TemplateProblem(
+            _(
+                "This text is too long (%(size)d characters, at most %(num)d).",
+                size=len(source),
+                num=MAX_SOURCE,
+            )
+        )
+    try:
+        tree = _TEXT.parse(source)
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(
+            _("Line %(line)d: %(error)s", line=error.lineno, error=error.message), error.lineno
+        ) from error
+    unknown = sorted(meta.find_undeclared_variables(tree) - set(allowed) - {"range"})
+    if unknown:
+        names = ", ".join("{{ " + name + " }}" for name in unknown)
+        raise TemplateProblem(_("Unknown placeholder: %(names)s", names=names))
+
+
+def render(source: str, context: dict, html: bool = False) -> str:
+    """Render ``source`` with ``context`` (plain data only) in the sandbox.
+
+    ``html=True`` escapes every value. Raises :class:`TemplateProblem` with a
+    message for the owner on any error or limit."""
+    if len(source) > MAX_SOURCE:
+        raise TemplateProblem(
+            _(
+                "This text is too long (%(size)d characters, at most %(num)d).",
+                size=len(source),
+                num=MAX_SOURCE,
+            )
+        )
+    env = LimitedSandbox(autoescape=html)
+    values = dict(context)
+    values["range"] = env.make_range
+    try:
+        template = env.from_string(source)
+        out, size = [], 0
+        for chunk in template.generate(values):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateProblem(
+                    _("The result is too long (more than %(num)d characters).", num=MAX_OUTPUT)
+                )
+            out.append(chunk)
+    except TemplateProblem:
+        raise
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(
+            _("Line %(line)d: %(error)s", line=error.lineno, error=error.message), error.lineno
+        ) from error
+    except UndefinedError as error:
+        raise TemplateProblem(_("Unknown placeholder or value: %(error)s", error=error.message)) from error
+    except SecurityError as error:
+        raise TemplateProblem(_("Not allowed in a template: %(error)s", error=error)) from error
+    except RecursionError as error:
+        raise TemplateProblem(_("This template calls itself too deeply.")) from error
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
+        raise TemplateProblem(_("This template does not render: %(error)s", error=error)) from error
+    result = "".join(out)
+    return Markup(result) if html else result
+
+
+def paragraphs(html_text: str) -> Markup:
+    """Escaped body text to HTML paragraphs (blank line = new paragraph)."""
+    parts = [p.strip("\n") for p in str(html_text).replace("\r\n", "\n").split("\n\n")]
+    return Markup("").join(
+        Markup("<p>{}</p>\n").format(Markup(p.replace("\n", "<br>\n"))) for p in parts if p.strip()
+    )
+
+
+__all__ = ["TemplateProblem", "check", "render", "paragraphs", "escape"]

@@ -1,0 +1,123 @@
+"""The owner's templates render in a sandbox: escapes, huge loops and huge
+outputs are refused quickly with a message; the built-in texts render."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+
+from app.documents import defaults, sandbox
+from app.documents.messages import PLACEHOLDERS, render_message
+from app.documents.sandbox import TemplateProblem
+from app.models import MESSAGE_KINDS
+
+from .factories import make_account, make_client, make_invoice
+
+ESCAPES = [
+    "{{ ''.__class__ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ client_name.__class__.__init__.__globals__ }}",
+    "{{ range.__self__ }}",
+    "{{ range.__func__.__globals__ }}",
+    "{{ invoices.__class__ }}",
+    "{{ invoices[0].__class__ }}",
+    "{{ lipsum.__globals__ }}",
+    "{{ cycler.__init__.__globals__.os }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ '%999999999s' % 'a' }}",
+    "{{ ''|attr('__class__') }}",
+    "{{ client_name|format('x') }}",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_escape_attempts_are_refused(source):
+    started = time.perf_counter()
+    with pytest.raises(TemplateProblem) as refused:
+        sandbox.render(source, {"client_name": "Acme", "invoices": [{"number": "F-1"}]})
+    assert time.perf_counter() - started < 1
+    assert refused.value.message
+    assert "<class" not in refused.value.message
+
+
+LOOPS = [
+    "{% for i in range(1000000) %}x{% endfor %}",
+    "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+    "{% set l = range(1000)|list %}{% for i in l %}{% for j in l %}.{% endfor %}{% endfor %}",
+    "{% for a in 'x' * 1000 %}{% for b in 'x' * 1000 %}{% endfor %}{% endfor %}",
+    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "{% for x in [1] recursive %}{{ loop([1, 1]) }}{% endfor %}",
+    "{{ 'a' * 1000000 }}",
+    "{{ 9 ** 99999999 }}",
+    "{{ (['x'] * 5000)|join('y' * 50000) }}",
+    "{% for i in range(9000) %}{{ 'abcdefghij' }}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("source", LOOPS)
+def test_a_million_iterations_or_a_huge_output_are_refused_within_a_second(source):
+    started = time.perf_counter()
+    with pytest.raises(TemplateProblem) as refused:
+        sandbox.render(source, {})
+    assert time.perf_counter() - started < 1
+    assert "too" in refused.value.message
+
+
+def test_source_too_long_is_refused():
+    with pytest.raises(TemplateProblem, match="too long"):
+        sandbox.render("x" * (sandbox.MAX_SOURCE + 1), {})
+
+
+def test_unknown_placeholder_is_an_error_not_an_empty_string():
+    with pytest.raises(TemplateProblem, match="client_nam"):
+        sandbox.check("Hello {{ client_nam }}", set(PLACEHOLDERS))
+    with pytest.raises(TemplateProblem, match="undefined"):
+        sandbox.render("Hello {{ nobody }}", {})
+
+
+def test_syntax_error_names_the_line():
+    with pytest.raises(TemplateProblem, match="Line 2"):
+        sandbox.check("ok\n{% for %}", set(PLACEHOLDERS))
+
+
+def test_html_is_escaped_and_text_is_not():
+    context = {"client_name": "<script>alert(1)</script> & Co"}
+    html = sandbox.render("Hello {{ client_name }}", context, html=True)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert sandbox.render("Hello {{ client_name }}", context) == "Hello <script>alert(1)</script> & Co"
+
+
+def test_ordinary_loops_and_filters_work():
+    out = sandbox.render(
+        "{% for i in invoices %}{{ loop.index }}. {{ i.number|upper }}\n{% endfor %}"
+        "{{ range(3)|list|length }}",
+        {"invoices": [{"number": "f-1"}, {"number": "f-2"}]},
+    )
+    assert out == "1. F-1\n2. F-2\n3"
+
+
+@pytest.mark.parametrize("language", defaults.LANGUAGES)
+@pytest.mark.parametrize("channel", ["email", "letter"])
+def test_every_default_text_renders(app, language, channel):
+    with app.app_context():
+        account = make_account(address="1 rue de la Paix\n75002 Paris", iban="FR7630006000011234567890189")
+        client = make_client(account, name="Acme SARL", language=language, address="3 quai Nord\n69001 Lyon")
+        invoices = [
+            make_invoice(account, client, number="F-1", issued_on=date(2026, 9, 1)),
+            make_invoice(account, client, number="F-2", total_cents=250_00, issued_on=date(2026, 9, 15)),
+        ]
+        for kind in MESSAGE_KINDS:
+            message = render_message(account, client, invoices, kind, channel, today=date(2026, 11, 23))
+            assert "Acme SARL" in message.text
+            assert "F-1" in message.text and message.subject
+            assert "{{" not in message.text and "{%" not in message.text
+            assert "FR7630006000011234567890189" in message.text
+            if kind in ("grouped", "level4"):
+                assert "F-2" in message.text
+                assert ("350,00" in message.text) or ("350.00" in message.text)
+            if kind == "level4":
+                assert "1 rue de la Paix" in message.text and "3 quai Nord" in message.text
+                assert "8" in message.text
+                assert ("40 €" in message.text) or ("EUR 40" in message.text)
