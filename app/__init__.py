@@ -102,6 +102,9 @@ def create_app(config=None):
     app.register_blueprint(settings.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(pwa.bp)
+    from .views import documents
+
+    app.register_blueprint(documents.bp)
     if app.config["RELANCE_ENV"] != "production":
         app.register_blueprint(dev.bp)
 

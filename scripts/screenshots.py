@@ -66,6 +66,8 @@ SCREENS = [
     ("account", "/settings/account", False),  # --all only
     ("reminders", "/settings/reminders", False),
     ("send-email", "/invoices/{partial_invoice}/email", False),
+    ("templates", "/settings/templates", False),
+    ("template-edit", "/settings/templates/level4/letter/fr", False),
 ]
 # The committed English set: a few screens at phone width only.
 ENGLISH_SUBSET = {"login", "today", "invoice-detail"}
