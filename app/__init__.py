@@ -87,7 +87,9 @@ def create_app(config=None):
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from . import auth_setup, errors, filters
+    from . import assets, auth_setup, errors, filters
+
+    assets.init_app(app)
 
     auth_setup.init_app(app)
     filters.init_app(app)

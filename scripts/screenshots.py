@@ -1,13 +1,16 @@
 """Screenshots of the main screens at phone and desktop widths, for docs/screenshots/.
 
-    .venv/bin/python scripts/screenshots.py            # the committed set (~26 PNGs)
+    .venv/bin/python scripts/screenshots.py            # the committed set (~60 PNGs)
     .venv/bin/python scripts/screenshots.py --all --out /tmp/shots   # every screen, both languages
 
 It builds the app on a fresh SQLite database in a temporary folder, loads the
 demo account (French) plus a client with a very long name, serves the app on
 a free 127.0.0.1 port with werkzeug, logs in through the real login form with
 Playwright driving Debian's chromium, and saves full-page PNGs named
-``<screen>[-en]-<width>.png``. No Redis or SMTP server is needed: rate limits
+``<screen>[-en][-dark]-<width>.png``, at 390 and 1280 px wide, in light and in dark
+mode (``prefers-color-scheme``). It also writes the two screenshots the web app
+manifest shows in the install dialog (static/screenshots/today-narrow.png and
+today-wide.png, the viewport only). No Redis or SMTP server is needed: rate limits
 are off and nothing is sent.
 """
 
@@ -48,7 +51,9 @@ DEMO_EMAIL = "demo@relance.test"
 DEMO_PASSWORD = "demo-password"
 EMPTY_EMAIL = "new@relance.test"
 LONG_NAME = "Société Coopérative d'Intérêt Collectif des Artisans Réunis du Grand Est"
-WIDTHS = {360: 780, 1280: 800}
+WIDTHS = {390: 844, 1280: 800}
+SCHEMES = ("light", "dark")
+MANIFEST_SHOTS = ROOT / "static" / "screenshots"
 
 # name, path (formatted with the ids found in the database), public page?
 SCREENS = [
@@ -176,39 +181,80 @@ def log_in(page, base: str, email: str) -> None:
     page.wait_for_url(f"{base}/today")
 
 
-def shoot(browser, base, out, ids, *, locale, suffix, widths, screens, email=DEMO_EMAIL):
+def shoot(browser, base, out, ids, *, locale, suffix, widths, screens, email=DEMO_EMAIL, schemes=SCHEMES):
     saved = []
     for width in widths:
+        for scheme in schemes:
+            saved += shoot_one(
+                browser,
+                base,
+                out,
+                ids,
+                locale=locale,
+                width=width,
+                scheme=scheme,
+                screens=screens,
+                email=email,
+                suffix=suffix + ("-dark" if scheme == "dark" else ""),
+            )
+    return saved
+
+
+def manifest_shots(browser, base, email=DEMO_EMAIL):
+    """Today, viewport only, at the sizes the manifest declares (390x844 and 1280x800)."""
+    MANIFEST_SHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for width, form in ((390, "narrow"), (1280, "wide")):
         context = browser.new_context(
             viewport={"width": width, "height": WIDTHS[width]},
-            locale=locale,
+            locale="fr-FR",
             timezone_id="Europe/Paris",
             service_workers="block",
             device_scale_factor=1,
         )
         page = context.new_page()
-        logged_in = False
-        for name, path, public in SCREENS:
-            if name not in screens:
-                continue
-            if not public and not logged_in:
-                log_in(page, base, email)
-                logged_in = True
-            page.goto(base + path.format(**ids))
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            if overflow > 0:
-                print(f"  ! {name} at {width}px scrolls sideways by {overflow}px")
-            target = out / f"{name}{suffix}-{width}.png"
-            # Grow the viewport to the whole page rather than using full_page=True, so
-            # the fixed navigation and the sticky form buttons sit where a reader
-            # expects them (bottom/side of the page), not in the middle of it.
-            height = page.evaluate("document.documentElement.scrollHeight")
-            page.set_viewport_size({"width": width, "height": max(height, WIDTHS[width])})
-            page.evaluate("document.activeElement && document.activeElement.blur()")
-            page.screenshot(path=str(target), animations="disabled", caret="hide")
-            page.set_viewport_size({"width": width, "height": WIDTHS[width]})
-            saved.append(target)
+        log_in(page, base, email)
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        target = MANIFEST_SHOTS / f"today-{form}.png"
+        page.screenshot(path=str(target), animations="disabled", caret="hide")
+        saved.append(target)
         context.close()
+    return saved
+
+
+def shoot_one(browser, base, out, ids, *, locale, suffix, width, scheme, screens, email):
+    saved = []
+    context = browser.new_context(
+        viewport={"width": width, "height": WIDTHS[width]},
+        locale=locale,
+        timezone_id="Europe/Paris",
+        service_workers="block",
+        device_scale_factor=1,
+        color_scheme=scheme,
+    )
+    page = context.new_page()
+    logged_in = False
+    for name, path, public in SCREENS:
+        if name not in screens:
+            continue
+        if not public and not logged_in:
+            log_in(page, base, email)
+            logged_in = True
+        page.goto(base + path.format(**ids))
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            print(f"  ! {name} at {width}px scrolls sideways by {overflow}px")
+        target = out / f"{name}{suffix}-{width}.png"
+        # Grow the viewport to the whole page rather than using full_page=True, so
+        # the fixed navigation and the sticky form buttons sit where a reader
+        # expects them (bottom/side of the page), not in the middle of it.
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": width, "height": max(height, WIDTHS[width])})
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.screenshot(path=str(target), animations="disabled", caret="hide")
+        page.set_viewport_size({"width": width, "height": WIDTHS[width]})
+        saved.append(target)
+    context.close()
     return saved
 
 
@@ -240,6 +286,7 @@ def main(argv=None) -> int:
                 widths=list(WIDTHS),
                 screens=all_screens if args.all else committed,
             )
+            saved += manifest_shots(browser, server.url)
             # Empty states: an account with no client and no invoice (phone only).
             saved += shoot(
                 browser,
@@ -248,7 +295,8 @@ def main(argv=None) -> int:
                 ids,
                 locale="fr-FR",
                 suffix="-empty",
-                widths=[360],
+                widths=[390],
+                schemes=("light",),
                 screens={"today", "invoices", "clients"},
                 email=EMPTY_EMAIL,
             )
@@ -260,7 +308,8 @@ def main(argv=None) -> int:
                 ids,
                 locale="en-US",
                 suffix="-en",
-                widths=list(WIDTHS) if args.all else [360],
+                widths=list(WIDTHS) if args.all else [390],
+                schemes=SCHEMES if args.all else ("light",),
                 screens=all_screens if args.all else ENGLISH_SUBSET,
             )
             browser.close()

@@ -34,6 +34,19 @@ def mail_sink():
     sink.stop()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright, one per test module (tests/livebrowser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from .livebrowser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     reason = postgres_unavailable_reason()

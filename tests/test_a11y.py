@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from redis import Redis
 from sqlalchemy import select
 
@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models import Account, Client, Invoice, Reminder
 from app.reminders.dispatch import tick
 
-from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, launch, needs_chromium
+from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -98,14 +98,6 @@ def live(redis_server, mail_sink, tmp_path_factory):
     server.close()
     redis.flushdb()
     redis.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 def set_language(app, language):

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app import clock
@@ -20,7 +20,7 @@ from app.models import Account
 
 from .conftest import PASSWORD
 from .factories import make_client, make_invoice
-from .livebrowser import NARROW, PHONE, LiveServer, app_config, launch, needs_chromium
+from .livebrowser import NARROW, PHONE, LiveServer, app_config, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -31,14 +31,6 @@ def live_app(redis_server, mail_sink, tmp_path_factory):
     server = LiveServer(app_config(tmp_path_factory.mktemp("browser"), redis_server.url, mail_sink.port))
     yield server.app
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from babel.dates import format_date
 from babel.numbers import format_currency
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from redis import Redis
 from sqlalchemy import select
 
@@ -31,7 +31,7 @@ from app.reminders import planning
 from app.reminders import schedule as rules
 
 from .conftest import PASSWORD
-from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, launch, needs_chromium
+from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -85,14 +85,6 @@ def stack(redis_server, mail_sink, tmp_path_factory):
     log.close()
     server.close()
     Redis.from_url(redis).flushdb()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 def new_page(browser, base_url, viewport):

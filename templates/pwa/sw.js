@@ -1,4 +1,5 @@
-// Relance service worker: precaches static assets, serves an offline page for
+// Relance service worker: precaches static assets (fingerprinted URLs, the cache
+// named after their hashes), serves an offline page for
 // navigations when the network is down. Never caches pages or htmx answers:
 // they belong to one logged-in person.
 const CACHE = "relance-static-{{ version }}";
@@ -31,7 +32,8 @@ self.addEventListener("fetch", (event) => {
   }
   if (url.pathname.startsWith("/static/")) {
     event.respondWith(
-      caches.match(request, { ignoreSearch: true }).then((hit) => hit || fetch(request).then((response) => {
+      // Fingerprinted URLs (?v=<hash>): an exact match is the right version or nothing.
+      caches.match(request).then((hit) => hit || fetch(request).then((response) => {
         if (response.ok) {
           const copy = response.clone();
           caches.open(CACHE).then((cache) => cache.put(request, copy));
