@@ -95,7 +95,7 @@ def create_app(config=None):
     filters.init_app(app)
     errors.init_app(app)
 
-    from .views import auth, clients, dev, home, invoices, pwa, reminders, settings
+    from .views import auth, clients, dev, home, imports, invoices, pwa, reminders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
@@ -107,6 +107,7 @@ def create_app(config=None):
     from .views import documents
 
     app.register_blueprint(documents.bp)
+    app.register_blueprint(imports.bp)
     if app.config["RELANCE_ENV"] != "production":
         app.register_blueprint(dev.bp)
 

@@ -12,6 +12,9 @@ from .config import ROOT
 
 def init_app(app):
     init_reminders_cli(app)
+    from .imports import cli as imports_cli
+
+    imports_cli.init_app(app)
 
     @app.cli.command("demo")
     @click.option("--email", default="demo@relance.test", show_default=True)

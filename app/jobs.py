@@ -48,3 +48,16 @@ def run_tick():
         with _application().app_context():
             report = tick()
     return report.__dict__
+
+
+def run_import(import_id):
+    from .extensions import db
+    from .imports.tasks import execute
+
+    if has_app_context():
+        return execute(import_id)
+    with _application().app_context():
+        try:
+            return execute(import_id)
+        finally:
+            db.session.remove()

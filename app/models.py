@@ -372,5 +372,78 @@ class PdfCache(ScalarDefaults, db.Model):
     __table_args__ = (UniqueConstraint("invoice_id", "variant", name="uq_pdf_cache_invoice_variant"),)
 
 
+class ImportFile(ScalarDefaults, db.Model):
+    """An uploaded import (invoices CSV or bank statement), kept in the database so a
+    worker on another machine can read it (DESIGN.md rule 8), with its progress."""
+
+    __tablename__ = "import_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="invoices")  # invoices | statement
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    # JSON: {"field": column index}, and the owner's choices.
+    mapping: Mapped[str] = mapped_column(Text, default="")
+    already_emailed: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # uploaded → queued → running → done | failed
+    state: Mapped[str] = mapped_column(String(20), default="uploaded")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+STATEMENT_LINE_STATES = (
+    "applied",  # recorded as a payment on an invoice
+    "review",  # a likely invoice waits for the owner's confirmation
+    "unmatched",  # an incoming credit with no invoice found
+    "dismissed",  # the owner said it is not a payment of ours
+    "debit",  # money going out: kept so the same line is never read twice
+)
+
+
+class StatementLine(ScalarDefaults, db.Model):
+    """One line of a bank statement. ``bank_id`` is the bank's transaction id, or a
+    hash of date/amount/text: UNIQUE per account, so a line is never applied twice."""
+
+    __tablename__ = "statement_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_file.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    bank_id: Mapped[str] = mapped_column(String(140))
+    booked_on: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(Integer)  # negative for a debit
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    counterparty: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(String(500), default="")
+    reference: Mapped[str] = mapped_column(String(140), default="")
+    state: Mapped[str] = mapped_column(String(20), default="unmatched")
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment.id", ondelete="SET NULL"), nullable=True
+    )
+    match_reason: Mapped[str] = mapped_column(String(30), default="")
+    confidence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+    invoice = relationship("Invoice")
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "bank_id", name="uq_statement_line_account_bank_id"),
+        Index("ix_statement_line_account_state", "account_id", "state"),
+    )
+
+
 def account_count() -> int:
     return db.session.scalar(db.select(func.count(Account.id)))

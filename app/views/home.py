@@ -75,7 +75,15 @@ def index():
         has_clients=has_clients,
         today=today,
         reminders=reminders_today(current_user, today),
+        bank=bank_status(current_user.id),
     )
+
+
+def bank_status(account_id):
+    from ..imports.reconcile import last_statement_at
+    from .imports import review_count
+
+    return {"last": last_statement_at(account_id), "to_review": review_count(account_id)}
 
 
 def reminders_today(account, today):
