@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -13,7 +13,8 @@ from sqlalchemy import select
 from wtforms import IntegerField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from ..documents import defaults
+from ..auth_setup import get_invoice
+from ..documents import defaults, pdf
 from ..documents.messages import (
     CHANNEL_LABELS,
     KIND_LABELS,
@@ -264,3 +265,25 @@ def reset(kind, channel, language):
         db.session.commit()
     flash(_("Back to the built-in text."), "success")
     return redirect(url_for("documents.edit", kind=kind, channel=channel, language=language))
+
+
+@bp.route("/invoices/<int:invoice_id>/pdf")
+@login_required
+def invoice_pdf_download(invoice_id):
+    """The invoice PDF (from the cache when nothing printed changed); ``?level=N``
+    gives the reminder's stamped copy when the invoice is overdue."""
+    invoice = get_invoice(invoice_id)
+    level = request.args.get("level", "")
+    level = int(level) if level in ("1", "2", "3", "4") else None
+    data = pdf.invoice_pdf(invoice, level=level)
+    db.session.commit()  # keep what was just rendered for the next reader
+    stamped = level is not None and pdf.stamp_for(invoice, level) is not None
+    disposition = "attachment" if request.args.get("download") else "inline"
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{pdf.pdf_filename(invoice, stamped)}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
