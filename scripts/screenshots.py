@@ -70,6 +70,7 @@ SCREENS = [
     ("profile", "/settings/profile", False),
     ("account", "/settings/account", False),  # --all only
     ("reminders", "/settings/reminders", False),
+    ("templates", "/settings/templates", False),
     ("send-email", "/invoices/{partial_invoice}/email", False),
     ("templates", "/settings/templates", False),
     ("template-edit", "/settings/templates/level4/letter/fr", False),
