@@ -17,12 +17,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from flask_babel import format_date
-from sqlalchemy import select
+from flask_babel import force_locale, format_date, gettext
+from sqlalchemy import and_, or_, select
 
 from ..extensions import db
 from ..invoicing import InvoiceRuleError, record_payment
 from ..models import Account, Client, Invoice, StatementLine
+from ..reminders import holds
 
 CERTAIN = 90  # confidence at or above which a match is applied without asking
 HOLD_REASON = "possible_payment"
@@ -156,6 +157,7 @@ class OpenInvoices:
     def references_of(invoice: Invoice) -> set[str]:
         refs = set()
         own = getattr(invoice, "payment_reference", None) or getattr(invoice, "structured_reference", None)
+        # (issue 7 adds the invoice's own structured reference; until then it is computed)
         if own:
             refs.add(_compact(own))
         computed = ogm_for_number(invoice.number)
@@ -255,21 +257,11 @@ def dismiss(line: StatementLine) -> None:
     refresh_holds(db.session.get(Account, line.account_id))
 
 
-def _holds():
-    try:
-        from ..reminders import holds
-    except ImportError:  # the lead's hold module (issue 9 rebases on it)
-        return None
-    return holds
-
-
 def refresh_holds(account: Account) -> None:
-    """Hold the automatic reminders of every invoice whose open balance equals an
+    """Hold the automatic reminders of every open invoice whose balance equals an
     incoming credit still waiting for review (or that a review line points to);
-    release the holds this module set that no longer have such a line."""
-    holds = _holds()
-    if holds is None:
-        return
+    release the holds of ours that no longer have such a line. Other holds (a
+    client's answer) are left alone."""
     db.session.flush()
     pending = db.session.execute(
         select(
@@ -291,36 +283,36 @@ def refresh_holds(account: Account) -> None:
         by_amount.setdefault((currency, amount), booked_on)
         if invoice_id:
             by_invoice.setdefault(invoice_id, booked_on)
-    invoices = db.session.scalars(
+    candidates = db.session.scalars(
         select(Invoice).where(
             Invoice.account_id == account.id,
-            Invoice.status == "sent",
-            Invoice.total_cents > Invoice.paid_cents,
+            or_(
+                Invoice.hold_reason == HOLD_REASON,
+                and_(
+                    Invoice.status == "sent",
+                    Invoice.total_cents > Invoice.paid_cents,
+                    or_(
+                        Invoice.id.in_(list(by_invoice)),
+                        (Invoice.total_cents - Invoice.paid_cents).in_([a for _c, a in by_amount]),
+                    ),
+                ),
+            ),
         )
     ).all()
-    for invoice in invoices:
-        day = by_invoice.get(invoice.id) or by_amount.get((invoice.currency, invoice.balance_cents))
-        current = getattr(invoice, "hold_reason", None)
-        if day is not None:
-            if current in (None, "", HOLD_REASON):
-                detail = f"possible payment on {day.isoformat()}, review"
-                if current != HOLD_REASON or getattr(invoice, "hold_detail", "") != detail:
-                    holds.hold(invoice, HOLD_REASON, detail=detail)
-        elif current == HOLD_REASON:
-            holds.release(invoice)
-    # Invoices paid or voided meanwhile keep no hold of ours.
-    for invoice in (
-        db.session.scalars(
-            select(Invoice).where(
-                Invoice.account_id == account.id,
-                Invoice.status != "sent",
-                getattr(Invoice, "hold_reason", None) == HOLD_REASON,
-            )
-        )
-        if hasattr(Invoice, "hold_reason")
-        else ()
-    ):
-        holds.release(invoice)
+    for invoice in candidates:
+        day = None
+        if invoice.status == "sent" and invoice.balance_cents > 0:
+            day = by_invoice.get(invoice.id) or by_amount.get((invoice.currency, invoice.balance_cents))
+        if day is None:
+            if invoice.hold_reason == HOLD_REASON:
+                holds.release(invoice, HOLD_REASON)
+            continue
+        if invoice.hold_reason not in ("", HOLD_REASON):
+            continue  # a client's answer already holds it
+        with force_locale(account.language):
+            detail = gettext("possible payment on %(day)s, review", day=format_date(day, "d MMM"))
+        if invoice.hold_reason != HOLD_REASON or invoice.hold_detail != detail:
+            holds.hold(invoice, HOLD_REASON, detail=detail)
 
 
 def describe_day(day) -> str:
