@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -57,6 +58,12 @@ class UTCDateTime(TypeDecorator):
 
 def _now():
     return clock.now()
+
+
+def _new_ogm():
+    from .payment import new_ogm
+
+    return new_ogm()
 
 
 class ScalarDefaults:
@@ -107,6 +114,8 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     # envelope window the client's address is printed for.
     notice_days: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
     letter_window: Mapped[str] = mapped_column(String(5), default="right", server_default="right")
+    # Late fees (issue 7, app/fees.py): claim the legal compensation and interest.
+    fees_legal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Day (account time zone) of the last "failed or unknown reminders" digest.
     digest_sent_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
@@ -172,6 +181,10 @@ class Invoice(ScalarDefaults, db.Model):
     payment_method: Mapped[str] = mapped_column(String(20), default="transfer")
     instalment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Belgian structured communication (12 digits, mod-97), the transfer reference
+    # for Belgian accounts; the client's public page token (None: no page).
+    structured_ref: Mapped[str] = mapped_column(String(12), default=_new_ogm, server_default="")
+    public_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     # When the planner must look at this invoice again (its next schedule step), or
     # NULL when no automatic reminder can come. Indexed: a tick reads only due rows.
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
@@ -370,6 +383,58 @@ class PdfCache(ScalarDefaults, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
     __table_args__ = (UniqueConstraint("invoice_id", "variant", name="uq_pdf_cache_invoice_variant"),)
+class FeeCost(ScalarDefaults, db.Model):
+    """The owner's cost for a reminder level (1 = first overdue reminder), shown in
+    the reminder where the law allows it (app/fees.py), never added to the total."""
+
+    __tablename__ = "fee_cost"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    level: Mapped[int] = mapped_column(Integer)
+    fixed_cents: Mapped[int] = mapped_column(Integer, default=0)
+    percent_bp: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("account_id", "level", name="uq_fee_cost_account_level"),)
+
+
+class RateOverride(ScalarDefaults, db.Model):
+    """The owner's correction of a reference rate (app/fees.py SERIES) for a half-year."""
+
+    __tablename__ = "rate_override"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(10))
+    starts_on: Mapped[date] = mapped_column(Date)
+    rate_bp: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "series", "starts_on", name="uq_rate_override_account_series_start"),
+    )
+
+
+ANSWER_KINDS = ("paid", "dispute", "promise")
+
+
+class ClientAnswer(ScalarDefaults, db.Model):
+    """What the client said on the invoice's public page."""
+
+    __tablename__ = "client_answer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text, default="")
+    promised_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # Set when the owner resumes the reminders (the answer is dealt with).
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    invoice = relationship("Invoice")
+
+    __table_args__ = (Index("ix_client_answer_account_resolved", "account_id", "resolved_at"),)
 
 
 class ImportFile(ScalarDefaults, db.Model):
