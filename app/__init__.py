@@ -95,7 +95,7 @@ def create_app(config=None):
     filters.init_app(app)
     errors.init_app(app)
 
-    from .views import auth, clients, dev, home, imports, invoices, pwa, reminders, settings
+    from .views import auth, clients, dev, home, imports, invoices, pay, pwa, reminders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
@@ -108,6 +108,7 @@ def create_app(config=None):
 
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(pay.bp)
     if app.config["RELANCE_ENV"] != "production":
         app.register_blueprint(dev.bp)
 

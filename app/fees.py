@@ -304,7 +304,9 @@ def compute(
     costs = [owner_cost_for(settings.costs, level) for level in range(1, len(levels) + 1)]
     cost_total = sum(c.amount(balance_cents) for c in costs if c)
     if cost_total:
-        lines.append(FeeLine("costs", cost_total, count=sum(1 for c in costs if c and c.amount(balance_cents))))
+        lines.append(
+            FeeLine("costs", cost_total, count=sum(1 for c in costs if c and c.amount(balance_cents)))
+        )
     return Fees("ok", lines=tuple(lines), notes=(rule,), rates_confirmed=confirmed, rule=rule)
 
 
@@ -334,7 +336,9 @@ def _be_consumer(balance_cents, today, previous, channel, settings) -> Fees:
     confirmed = True
     if settings.legal:
         lines.append(FeeLine("compensation", be_consumer_compensation_cap(balance_cents)))
-        cents, rate_bp, confirmed = interest_cents(balance_cents, settings.table("be_2002"), costs_from, today)
+        cents, rate_bp, confirmed = interest_cents(
+            balance_cents, settings.table("be_2002"), costs_from, today
+        )
         if rate_bp is not None:
             lines.append(FeeLine("interest", cents, rate_bp=rate_bp, days=(today - costs_from).days + 1))
     # Reminder costs: none for the first, none for one sent inside the 14 days,

@@ -234,15 +234,21 @@ class ProfileForm(RelanceForm):
     submit = SubmitField(_l("Save"))
 
     def validate_iban(self, field):
-        iban = (field.data or "").replace(" ", "").upper()
-        field.data = iban
-        if not iban:
+        from .payment import IbanError, check_iban, normalise_iban
+
+        field.data = normalise_iban(field.data)
+        if not field.data:
             return
-        if len(iban) < 15 or not iban[:2].isalpha() or not iban[2:].isalnum():
-            raise ValidationError(_("This IBAN does not look right."))
-        digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
-        if int(digits) % 97 != 1:
-            raise ValidationError(_("This IBAN's check digits are wrong: please check it."))
+        try:
+            field.data = check_iban(field.data)
+        except IbanError as error:
+            reasons = {
+                "characters": _("An IBAN has only letters and digits (spaces are fine)."),
+                "start": _("This IBAN does not look right."),
+                "length": _("An IBAN has 15 to 34 letters and digits: this one is too short or too long."),
+                "checksum": _("This IBAN's check digits are wrong: please check it."),
+            }
+            raise ValidationError(reasons.get(str(error), _("This IBAN does not look right."))) from None
 
     def validate_bic(self, field):
         bic = (field.data or "").replace(" ", "").upper()

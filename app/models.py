@@ -383,6 +383,8 @@ class PdfCache(ScalarDefaults, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
     __table_args__ = (UniqueConstraint("invoice_id", "variant", name="uq_pdf_cache_invoice_variant"),)
+
+
 class FeeCost(ScalarDefaults, db.Model):
     """The owner's cost for a reminder level (1 = first overdue reminder), shown in
     the reminder where the law allows it (app/fees.py), never added to the total."""

@@ -128,7 +128,9 @@ def describe(result: fees.Fees, currency: str = "EUR") -> FeeView:
     """Labels and the legal explanation, in the current locale."""
     view = FeeView(status=result.status, rates_confirmed=result.rates_confirmed)
     if result.status == "unknown_client":
-        view.ask = _("Set this client's country and type (business or consumer) so that fees can be computed.")
+        view.ask = _(
+            "Set this client's country and type (business or consumer) so that fees can be computed."
+        )
         return view
     if result.status != "ok":
         return view
@@ -139,7 +141,9 @@ def describe(result: fees.Fees, currency: str = "EUR") -> FeeView:
         if line.code == "compensation":
             view.announced.append((_("Compensation"), money(line.amount_cents, currency)))
         elif line.code == "interest":
-            view.announced.append((_("Late-payment interest"), _("%(rate)s a year", rate=_rate(line.rate_bp))))
+            view.announced.append(
+                (_("Late-payment interest"), _("%(rate)s a year", rate=_rate(line.rate_bp)))
+            )
     costs_from = result.costs_from
     notes = set(result.notes)
     if "fr_business" in notes:
@@ -331,7 +335,9 @@ def record_answer(invoice: Invoice, kind: str, message: str = "", promised_on: d
     )
     db.session.add(answer)
     db.session.add(
-        Event(account_id=invoice.account_id, invoice_id=invoice.id, kind=f"client_{kind}", detail=message[:500])
+        Event(
+            account_id=invoice.account_id, invoice_id=invoice.id, kind=f"client_{kind}", detail=message[:500]
+        )
     )
     holds.hold(invoice, HOLD_REASONS[kind], detail=(message or "")[:500], until=answer.promised_on)
     db.session.commit()

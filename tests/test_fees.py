@@ -11,12 +11,21 @@ LEGAL = Settings(legal=True)
 D = date
 
 
-def compute(country="FR", kind="business", balance=100_000, due=D(2025, 9, 30), today=D(2025, 10, 30), **kw):
+DUE = D(2025, 9, 30)
+TODAY = D(2025, 10, 30)
+
+
+def compute(country="FR", kind="business", balance=100_000, due=DUE, today=TODAY, **kw):
     kw.setdefault("settings", LEGAL)
     return fees.compute(
-        country=country, kind=kind, currency=kw.pop("currency", "EUR"), balance_cents=balance,
-        due_on=due, today=today, **kw,
-    )  # fmt: skip
+        country=country,
+        kind=kind,
+        currency=kw.pop("currency", "EUR"),
+        balance_cents=balance,
+        due_on=due,
+        today=today,
+        **kw,
+    )
 
 
 def amounts(result):
@@ -46,7 +55,9 @@ def test_belgian_consumer_compensation_cap(balance_cents, cap_cents):
 )
 def test_belgian_consumer_worked_examples_after_the_14_days(balance, expected):
     first = D(2025, 10, 1)
-    result = compute("BE", "consumer", balance, due=D(2025, 9, 20), today=D(2025, 10, 20), previous=((first, "email"),))
+    result = compute(
+        "BE", "consumer", balance, due=D(2025, 9, 20), today=D(2025, 10, 20), previous=((first, "email"),)
+    )
     assert result.status == "ok"
     assert amounts(result)["compensation"] == expected
 
