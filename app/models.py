@@ -296,6 +296,7 @@ REMINDER_STATES = (
     "skipped",  # never sent on purpose (superseded, no email…)
     "failed",  # refused by the mail server; retried while next_attempt_at is set
     "unknown",  # the outcome of the SMTP transaction is uncertain: never resent automatically
+    "ready_to_print",  # a letter made, waiting for the owner to print and post it
 )
 
 
@@ -332,6 +333,8 @@ class Reminder(ScalarDefaults, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     message_id: Mapped[str] = mapped_column(String(200), default="")
     last_error: Mapped[str] = mapped_column(String(500), default="")
+    # Letters and formal notices (issue 6): the message-template kind used (level1…).
+    document_kind: Mapped[str] = mapped_column(String(20), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
 

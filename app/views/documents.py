@@ -4,17 +4,28 @@ live preview for a real invoice; and the invoice PDFs."""
 from __future__ import annotations
 
 import re
+import uuid
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from wtforms import IntegerField, RadioField, StringField, SubmitField, TextAreaField
+from sqlalchemy import select, update
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
+from .. import clock
 from ..auth_setup import get_invoice
-from ..documents import defaults, pdf
+from ..documents import defaults, letters, pdf
 from ..documents.messages import (
     CHANNEL_LABELS,
     KIND_LABELS,
@@ -24,14 +35,23 @@ from ..documents.messages import (
     source,
     stored,
 )
+from ..documents.pdf import DocumentProblem
 from ..documents.sandbox import TemplateProblem
 from ..extensions import db
 from ..forms import ConfirmForm, RelanceForm, options
-from ..models import MESSAGE_CHANNELS, MESSAGE_KINDS, Invoice, MessageTemplate
+from ..models import MESSAGE_CHANNELS, MESSAGE_KINDS, Invoice, MessageTemplate, Reminder
+from ..reminders.planning import dialect_insert
 from ..reminders.sending import sample_invoice
 from . import render
 
 bp = Blueprint("documents", __name__)
+
+
+@bp.app_context_processor
+def _new_key():
+    # A fresh idempotency key for forms that create something (DESIGN.md rule 3).
+    return {"new_key": lambda: uuid.uuid4().hex}
+
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
@@ -45,6 +65,21 @@ class TemplateForm(RelanceForm):
 class LanguageForm(RelanceForm):
     code = StringField(_l("Language code (2 letters, e.g. nl)"), [DataRequired(), Length(min=2, max=2)])
     submit = SubmitField(_l("Add this language"))
+
+
+class LetterForm(RelanceForm):
+    key = HiddenField(validators=[DataRequired(), Length(min=8, max=64)])
+    kind = SelectField(
+        _l("Letter"),
+        choices=options(
+            [
+                ("level1", _l("Reminder")),
+                ("level2", _l("Second reminder")),
+                ("level3", _l("Final reminder")),
+                ("level4", _l("Formal notice")),
+            ]
+        ),
+    )
 
 
 class DocumentSettingsForm(RelanceForm):
@@ -287,3 +322,170 @@ def invoice_pdf_download(invoice_id):
             "Cache-Control": "private, no-store",
         },
     )
+
+
+# ------------------------------------------------------------------ letters
+
+LETTER_KINDS = ("level1", "level2", "level3", "level4")
+
+
+def _chosen_ids():
+    values = request.form.getlist("reminder")
+    if any(not (v.isascii() and v.isdigit() and len(v) < 11) for v in values):
+        abort(400)
+    return [int(v) for v in values]
+
+
+def _owned_letters(ids):
+    """The account's letters among ``ids``; another account's id is a 404."""
+    if not ids:
+        return []
+    rows = db.session.scalars(
+        select(Reminder).where(Reminder.id.in_(ids)).order_by(Reminder.client_id, Reminder.id)
+    ).all()
+    if len(rows) != len(set(ids)) or any(
+        row.account_id != current_user.id or row.channel != "letter" for row in rows
+    ):
+        abort(404)
+    return rows
+
+
+def _ready_letters():
+    return db.session.scalars(
+        select(Reminder)
+        .where(
+            Reminder.account_id == current_user.id,
+            Reminder.channel == "letter",
+            Reminder.state == "ready_to_print",
+        )
+        .order_by(Reminder.created_at, Reminder.id)
+    ).all()
+
+
+@bp.route("/invoices/<int:invoice_id>/letter", methods=["POST"])
+@login_required
+def make_letter(invoice_id):
+    """Prepare a reminder letter (or a formal notice by letter) for this invoice:
+    it waits as "ready to print" until the owner confirms it was posted."""
+    invoice = get_invoice(invoice_id)
+    form = LetterForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _invoice_problem(invoice, _("Choose which letter to prepare."))
+    kind = form.kind.data
+    try:
+        letter = letters.letter_parts(current_user, invoice.client, [invoice], kind)
+    except (DocumentProblem, TemplateProblem) as problem:
+        return _invoice_problem(invoice, problem.message)
+    now = clock.now()
+    statement = (
+        dialect_insert(Reminder.__table__)
+        .values(
+            key=f"letter:{invoice.id}:{form.key.data}",
+            account_id=current_user.id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            kind="letter",
+            channel="letter",
+            state="ready_to_print",
+            reason="",
+            recipient="",
+            subject=letter["message"].subject[:300],
+            body=letter["message"].text,
+            attempts=0,
+            message_id="",
+            last_error="",
+            document_kind=kind,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    db.session.execute(statement)
+    db.session.commit()
+    flash(_("The letter is ready to print."), "success")
+    return redirect(url_for("documents.letters_index"))
+
+
+def _invoice_problem(invoice, message):
+    """A refusal on the invoice page: the message, nothing made (422)."""
+    from .invoices import detail
+
+    flash(message, "error")
+    response = detail(invoice.id)
+    body = response[0] if isinstance(response, tuple) else response
+    return body, 422
+
+
+@bp.route("/letters")
+@login_required
+def letters_index():
+    return render("documents/letters.html", letters=_ready_letters(), confirm_form=ConfirmForm(formdata=None))
+
+
+@bp.route("/letters/print", methods=["POST"])
+@login_required
+def letters_print():
+    """One PDF with the selected letters, each starting on a new sheet."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    rows = _owned_letters(_chosen_ids())
+    if not rows:
+        flash(_("Select at least one letter."), "error")
+        return render(
+            "documents/letters.html",
+            letters=_ready_letters(),
+            confirm_form=ConfirmForm(formdata=None),
+            status=422,
+        )
+    try:
+        data = letters.letters_pdf([letters.reminder_letter(row) for row in rows])
+    except (DocumentProblem, TemplateProblem) as problem:
+        flash(problem.message, "error")
+        return render(
+            "documents/letters.html",
+            letters=_ready_letters(),
+            confirm_form=ConfirmForm(formdata=None),
+            status=422,
+        )
+    db.session.commit()
+    stamp = clock.today(current_user.timezone).isoformat()
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="letters-{stamp}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@bp.route("/letters/confirm", methods=["POST"])
+@login_required
+def letters_confirm():
+    """The owner printed and posted them: those letters are sent, by post."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    rows = _owned_letters(_chosen_ids())
+    if not rows:
+        flash(_("Select at least one letter."), "error")
+        return render(
+            "documents/letters.html",
+            letters=_ready_letters(),
+            confirm_form=ConfirmForm(formdata=None),
+            status=422,
+        )
+    now = clock.now()
+    done = db.session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_([row.id for row in rows]), Reminder.state == "ready_to_print")
+        .values(state="sent", reason="post", sent_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    flash(
+        ngettext("%(num)d letter marked as sent by post.", "%(num)d letters marked as sent by post.", done),
+        "success",
+    )
+    return redirect(url_for("documents.letters_index"))

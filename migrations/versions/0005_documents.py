@@ -25,6 +25,9 @@ def upgrade():
         batch_op.add_column(sa.Column('notice_days', sa.Integer(), server_default='8', nullable=False))
         batch_op.add_column(sa.Column('letter_window', sa.String(length=5), server_default='right', nullable=False))
 
+    with op.batch_alter_table('reminder', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('document_kind', sa.String(length=20), server_default='', nullable=False))
+
     op.create_table('message_template',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('account_id', sa.Integer(), nullable=False),
@@ -54,6 +57,8 @@ def upgrade():
 def downgrade():
     op.drop_table('pdf_cache')
     op.drop_table('message_template')
+    with op.batch_alter_table('reminder', schema=None) as batch_op:
+        batch_op.drop_column('document_kind')
     with op.batch_alter_table('account', schema=None) as batch_op:
         batch_op.drop_column('letter_window')
         batch_op.drop_column('notice_days')
