@@ -183,3 +183,32 @@ def test_service_worker_registers_and_manifest_is_valid(page, live_app):
     assert offline.ok
     cached = page.evaluate("() => caches.keys().then((keys) => keys.length)")
     assert cached >= 1
+
+
+def test_nothing_scrolls_sideways_at_200_percent_zoom(browser, live_app):
+    """A 1280x800 window zoomed to 200 % is a 640x400 CSS-pixel viewport at 2 device pixels."""
+    context = browser.new_context(
+        viewport={"width": 640, "height": 400},
+        device_scale_factor=2,
+        locale="en-US",
+        timezone_id="Europe/Paris",
+        base_url=live_app.config["LIVE_URL"],
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        email = register(page, business="Zoom Studio")
+        with live_app.app_context():
+            account = db.session.scalar(select(Account).where(Account.email == email))
+            client = make_client(account, name="Maple Leaf Design")
+            invoice = make_invoice(account, client)
+            ids = {"client": client.id, "invoice": invoice.id}
+        for path in ["/login", "/register"] + MAIN_PAGES:
+            page.goto(path.format(**ids))
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 640, f"{path} scrolls sideways at 200 % zoom ({width} px wide)"
+            # The main navigation stays reachable.
+            if path not in ("/login", "/register"):
+                assert page.get_by_role("navigation", name="Main").is_visible(), path
+    finally:
+        context.close()
