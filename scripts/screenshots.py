@@ -71,6 +71,7 @@ SCREENS = [
     ("account", "/settings/account", False),  # --all only
     ("reminders", "/settings/reminders", False),
     ("templates", "/settings/templates", False),
+    ("imports", "/imports/", False),
     ("send-email", "/invoices/{partial_invoice}/email", False),
     ("templates", "/settings/templates", False),
     ("template-edit", "/settings/templates/level4/letter/fr", False),

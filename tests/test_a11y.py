@@ -49,6 +49,10 @@ PAGES = [
     "/settings/account",
     "/settings/reminders",
     "/reminders/ready",
+    "/settings/templates",
+    "/settings/templates/level1/email/fr",
+    "/imports/",
+    "/imports/review",
 ]
 
 

@@ -123,6 +123,8 @@ MAIN_PAGES = [
     "/settings/reminders",
     "/reminders/ready",
     "/invoices/{invoice}/email",
+    "/settings/templates",
+    "/imports/",
 ]
 
 
