@@ -8,6 +8,7 @@ import io
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 from ..money import N_, AmountError, parse_amount
 from . import ImportRefused
@@ -47,6 +48,8 @@ def sniff_delimiter(first_line: str) -> str:
 
 def reader(text: str):
     """(header, rows iterator) of a decoded CSV; rows stream from the text."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")  # PostgreSQL refuses NUL in text
     first_line = text.split("\n", 1)[0]
     delimiter = sniff_delimiter(first_line)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -74,13 +77,18 @@ def count_rows(content: bytes) -> int:
     return max(content.count(b"\n") - (0 if content.endswith(b"\n") else -1) - 1, 0)
 
 
+@lru_cache(maxsize=1024)
 def normalise_header(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return re.sub(r"[^a-z0-9]+", " ", text).strip()
 
 
 def parse_date(text: str) -> date:
-    raw = (text or "").strip()
+    return _parse_date((text or "").strip())
+
+
+@lru_cache(maxsize=4096)  # an export repeats the same few hundred days
+def _parse_date(raw: str) -> date:
     if not raw:
         raise ValueError(N_("Enter a date."))
     match = _ISO.match(raw)
