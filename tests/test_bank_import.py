@@ -64,6 +64,9 @@ def books(app, owner):
                 due_on=date(2026, 11, 19),
             )
             ids[number] = invoice.id
+        # The structured communication the client copied from the invoice (camt053.xml).
+        db.session.get(Invoice, ids["F-2026-102"]).structured_ref = "000202610263"
+        db.session.commit()
         return ids
 
 
@@ -143,11 +146,13 @@ def test_not_a_statement_refused():
         camt_entries(b"<?xml version='1.0'?><rss><channel/></rss>")
 
 
-def test_ogm_helpers():
-    assert matching.ogm_for_number("F-2026-102") == "000202610263"
-    assert matching.ogm_valid("000202610263")
-    assert not matching.ogm_valid("000202610264")
-    assert matching.format_ogm("000202610263") == "+++000/2026/10263+++"
+def test_structured_references_found_in_the_text():
+    line = StatementLine(reference="", text="VIR +++000/2026/10263+++ merci", amount_cents=1)
+    assert matching._references_in(line) == {"000202610263"}
+    line = StatementLine(reference="000 2026 10263", text="")
+    assert matching._references_in(line) == {"000202610263"}
+    line = StatementLine(reference="+++000/2026/10264+++", text="")  # wrong check digits
+    assert matching._references_in(line) == set()
 
 
 # ------------------------------------------------------------------ web: CAMT

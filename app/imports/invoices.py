@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from .. import clock, invoicing
+from .. import clock, invoicing, payment
 from ..extensions import db
 from ..models import Account, Client, Event, ImportFile, Invoice, Payment
 from ..money import CURRENCIES, MAX_CENTS, N_, AmountError, parse_amount
@@ -692,6 +692,7 @@ def _create(account, rows, clients, emailed, now, existing):
                 "payment_method": "transfer",
                 "instalment_plan": False,
                 "notes": "",
+                "structured_ref": payment.new_ogm(),
                 "created_at": now,
                 "updated_at": now,
             }

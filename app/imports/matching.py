@@ -1,7 +1,7 @@
 """Matching incoming bank credits with open invoices, best rule first:
 
-1. structured reference (Belgian +++123/4567/89012+++, or the invoice's payment
-   reference) — certain;
+1. structured reference (the invoice's Belgian structured communication
+   +++123/4567/89012+++, Invoice.structured_ref) — certain;
 2. the invoice number in the text — certain;
 3. the exact open balance and the client's name — likely: to review;
 4. the exact open balance only — possible: to review.
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from flask_babel import force_locale, format_date, gettext
 from sqlalchemy import and_, or_, select
 
+from .. import payment
 from ..extensions import db
 from ..invoicing import InvoiceRuleError, record_payment
 from ..models import Account, Client, Invoice, StatementLine
@@ -40,27 +41,8 @@ _DIGITS12 = re.compile(r"(?<!\d)(\d{3})[\s/]?(\d{4})[\s/]?(\d{5})(?!\d)")
 _TOKEN = re.compile(r"[\w/-]+")
 
 
-def ogm_check(base: int) -> int:
-    check = base % 97
-    return check or 97
-
-
-def ogm_for_number(number: str) -> str | None:
-    """The Belgian structured reference (12 digits) Relance computes from an invoice
-    number's digits, or None when the number has no digits."""
-    digits = re.sub(r"\D", "", number or "")[-10:]
-    if not digits:
-        return None
-    base = int(digits)
-    return f"{base:010d}{ogm_check(base):02d}"
-
-
 def ogm_valid(digits: str) -> bool:
-    return len(digits) == 12 and ogm_check(int(digits[:10])) == int(digits[10:])
-
-
-def format_ogm(digits: str) -> str:
-    return f"+++{digits[:3]}/{digits[3:7]}/{digits[7:]}+++"
+    return len(digits) == 12 and digits.isdigit() and payment.is_valid_ogm(digits)
 
 
 def _references_in(line: StatementLine) -> set[str]:
@@ -155,15 +137,8 @@ class OpenInvoices:
 
     @staticmethod
     def references_of(invoice: Invoice) -> set[str]:
-        refs = set()
-        own = getattr(invoice, "payment_reference", None) or getattr(invoice, "structured_reference", None)
-        # (issue 7 adds the invoice's own structured reference; until then it is computed)
-        if own:
-            refs.add(_compact(own))
-        computed = ogm_for_number(invoice.number)
-        if computed:
-            refs.add(computed)
-        return refs
+        """The invoice's structured communication (issue 7: +++123/4567/89012+++)."""
+        return {invoice.structured_ref} if invoice.structured_ref else set()
 
     def find(self, line: StatementLine) -> Match | None:
         candidates = [
