@@ -125,9 +125,9 @@ def test_static_urls_are_fingerprinted_cached_for_a_year_and_compressed(live):
     css = next(u for u in urls if "/css/app.css" in u).replace("&amp;", "&")
     assert css in precache
     with live.app.app_context():
-        from app.views.pwa import static_version
+        from app.views.pwa import cache_version
 
-        assert f'relance-static-{static_version()}"' in worker
+        assert f'relance-static-{cache_version(precache)}"' in worker
 
 
 def first_load(browser, url):
@@ -227,3 +227,41 @@ def test_htmx_swaps_do_not_shift_the_layout(live, browser):
         context.close()
     unexpected = [value for value, after_input in shifts if not after_input]
     assert sum(unexpected) == 0, f"layout shifts without input: {shifts}"
+
+
+CACHED_URLS = """() => caches.keys().then((names) => Promise.all(names.map((name) =>
+    caches.open(name).then((cache) => cache.keys()).then((requests) => requests.map((r) => r.url))
+))).then((lists) => lists.flat())"""
+
+
+def test_service_worker_caches_static_files_and_the_offline_page_only(live, browser):
+    with live.app.app_context():
+        account = make_account(email="sw@pwa.test")
+        make_invoice(account, make_client(account, name="Maple Leaf Design"))
+    context = browser.new_context(base_url=live.url, viewport=PHONE)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.locator("input[name=email]").fill("sw@pwa.test")
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("form [type=submit]").first.click()
+        page.wait_for_url("**/today")
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        # Logged-in pages, and htmx answers (search as you type, a setting saved in place).
+        for path in ("/today", "/invoices/", "/clients/", "/settings/reminders"):
+            page.goto(path)
+        page.get_by_role("radio", name=re.compile("^Gentle")).check()
+        expect(page.locator(".saved-note")).to_be_visible()
+        page.goto("/invoices/")
+        with page.expect_response(lambda r: "q=Maple" in r.url and r.request.headers.get("hx-request")):
+            page.locator("input[name=q]").fill("Maple")
+        cached = page.evaluate(CACHED_URLS)
+        offline = page.evaluate("caches.match('/offline').then((r) => r.text())")
+    finally:
+        context.close()
+    paths = {urlsplit(url).path for url in cached}
+    assert "/offline" in paths and "/static/css/app.css" in paths, paths
+    assert all(p == "/offline" or p.startswith("/static/") for p in paths), paths
+    assert "sw@pwa.test" not in offline

@@ -27,6 +27,16 @@ def static_version():
     return version
 
 
+def cache_version(precache):
+    """The service worker's cache name: from the precached URLs (each carries its file's
+    hash) and the offline page's templates, so any change to them installs a new cache."""
+    digest = hashlib.sha256("\n".join(precache).encode())
+    env = current_app.jinja_env
+    for name in ("pwa/offline.html", "base.html"):
+        digest.update(env.loader.get_source(env, name)[0].encode())
+    return digest.hexdigest()[:12]
+
+
 @bp.app_context_processor
 def _inject_version():
     return {"static_version": static_version}
@@ -52,7 +62,7 @@ def service_worker():
         url_for("static", filename="icons/icon-192.png"),
     ]
     response = current_app.response_class(
-        render_template("pwa/sw.js", version=static_version(), precache=precache),
+        render_template("pwa/sw.js", version=cache_version(precache), precache=precache),
         mimetype="text/javascript",
     )
     response.headers["Cache-Control"] = "no-cache"
