@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
+from app import clock
 from app.documents.messages import render_message
 from app.extensions import db
 from app.models import Account, Client, Invoice, MessageTemplate
@@ -16,6 +17,7 @@ URL = "/settings/templates/level1/email/en"
 
 
 def _setup(app, auth, language="en"):
+    clock.set_now(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))  # the app fixture releases it
     auth.register()
     with app.app_context():
         account = db.session.scalar(select(Account))
@@ -46,10 +48,10 @@ def test_the_editor_shows_the_default_placeholders_and_a_real_preview(app, clien
     response = client.get(URL)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Reminder: invoice {{ invoice_number }} is awaiting payment" in page
+    assert "Reminder: invoice {{ invoice_number }} is {{ days_overdue }} day" in page
     assert "{{ payment_details }}" in page and "postal address" in page
     # the preview is rendered for the account's real invoice, escaped, in both channels
-    assert "Reminder: invoice F-2026-042 is awaiting payment" in page
+    assert "Reminder: invoice F-2026-042 is 53 days overdue" in page
     assert "Acme &amp; Sons" in page and "Acme & Sons" not in page
     assert "FR7630006000011234567890189" in page
     assert page.count("F-2026-042") >= 4
@@ -89,7 +91,7 @@ def test_saving_is_used_by_the_real_rendering_and_reset_goes_back(app, client, a
     assert "Reset to default" in page
     assert client.form(URL + "/reset").status_code == 302
     assert _count(app) == 0
-    assert "is awaiting payment" in client.get(URL).get_data(as_text=True)
+    assert "days overdue" in client.get(URL).get_data(as_text=True)
 
 
 def test_live_preview_is_a_partial_and_saves_nothing(app, client, auth):
@@ -147,3 +149,25 @@ def test_unknown_slots_and_settings(app, client, auth):
     with app.app_context():
         account = db.session.get(Account, account_id)
         assert (account.notice_days, account.letter_window) == (15, "left")
+
+
+def test_a_client_can_take_an_added_language(app, client, auth):
+    _setup(app, auth)
+    assert 'value="nl"' not in client.get("/clients/new").get_data(as_text=True)
+    client.form("/settings/templates", {"form": "language", "code": "nl"})
+    assert 'value="nl"' in client.get("/clients/new").get_data(as_text=True)
+    response = client.form(
+        "/clients/new",
+        {
+            "name": "Van Dijk BV",
+            "email": "info@vandijk.test",
+            "language": "nl",
+            "country": "FR",
+            "kind": "business",
+            "address": "",
+            "notes": "",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Client.language).where(Client.name == "Van Dijk BV")) == "nl"

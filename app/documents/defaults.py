@@ -11,12 +11,12 @@ from __future__ import annotations
 EMAIL: dict[tuple[str, str], tuple[str, str]] = {
     # ---------------------------------------------------------------- French
     ("fr", "before_due"): (
-        "Petit rappel : la facture {{ invoice_number }} arrive à échéance le {{ due_date }}",
+        "Rappel : la facture {{ invoice_number }} arrive à échéance {% if days_left == 1 %}demain{% else %}dans {{ days_left }} jours{% endif %}",
         """Bonjour {{ client_name }},
 
 Un petit mot pour vous rappeler que la facture {{ invoice_number }} de {{ amount }} arrive à échéance le {{ due_date }}{% if days_left == 1 %}, demain{% else %}, dans {{ days_left }} jours{% endif %}.
 
-Montant restant dû : {{ balance }}
+Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
 {{ payment_details }}
 
@@ -26,12 +26,12 @@ Bien cordialement,
 {{ business_name }}""",
     ),
     ("fr", "due_today"): (
-        "La facture {{ invoice_number }} arrive à échéance aujourd'hui",
+        "Rappel : la facture {{ invoice_number }} arrive à échéance aujourd'hui",
         """Bonjour {{ client_name }},
 
 La facture {{ invoice_number }} de {{ amount }} arrive à échéance aujourd'hui, {{ due_date }}.
 
-Montant restant dû : {{ balance }}
+Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
 {{ payment_details }}
 
@@ -41,12 +41,12 @@ Bien cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level1"): (
-        "Rappel : facture {{ invoice_number }} en attente de règlement",
+        "Rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}",
         """Bonjour {{ client_name }},
 
 Sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est pas encore réglée ({{ days_overdue }} jours de retard).
 
-Montant restant dû : {{ balance }}
+Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
 {{ payment_details }}
 
@@ -56,12 +56,12 @@ Bien cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level2"): (
-        "Deuxième rappel : facture {{ invoice_number }} impayée",
+        "Deuxième rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours",
         """Bonjour {{ client_name }},
 
-Nous n'avons pas reçu de réponse à notre précédent rappel : la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, reste impayée ({{ days_overdue }} jours de retard).
+Ceci est notre deuxième rappel : sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, reste impayée ({{ days_overdue }} jours de retard).
 
-Montant restant dû : {{ balance }}
+Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
 Merci de procéder au règlement dès réception de ce message.
 
@@ -73,12 +73,12 @@ Cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level3"): (
-        "Dernier rappel avant mise en demeure : facture {{ invoice_number }}",
+        "Dernier rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours",
         """Bonjour {{ client_name }},
 
-Malgré nos rappels, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est toujours pas réglée ({{ days_overdue }} jours de retard).
+Ceci est notre dernier rappel : malgré nos précédents messages, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est toujours pas réglée ({{ days_overdue }} jours de retard).
 
-Montant restant dû : {{ balance }}
+Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
 Nous vous demandons de la régler sous {{ deadline_days }} jours, au plus tard le {{ deadline_date }}. Sans règlement à cette date, nous vous adresserons une mise en demeure, et des intérêts de retard ainsi que l'indemnité forfaitaire pour frais de recouvrement pourront vous être réclamés.
 
@@ -88,7 +88,7 @@ Cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level4"): (
-        "Mise en demeure de payer – {{ invoice_numbers }}",
+        "Mise en demeure : {% if invoices|length > 1 %}{{ invoices|length }} factures impayées{% else %}la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours{% endif %}",
         """MISE EN DEMEURE
 
 De : {{ business_name }}{% if business_address %}, {{ business_address }}{% endif %}{% if company_number %}, n° d'entreprise {{ company_number }}{% endif %}{% if vat_number %}, TVA {{ vat_number }}{% endif %}
@@ -118,7 +118,7 @@ Veuillez agréer, Madame, Monsieur, nos salutations distinguées.
 {{ business_name }}""",
     ),
     ("fr", "grouped"): (
-        "Rappel : {{ invoices|length }} factures en attente de règlement",
+        "{{ level_title }} : {{ invoices|length }} factures impayées",
         """Bonjour {{ client_name }},
 
 Sauf erreur de notre part, les factures suivantes ne sont pas encore réglées :
@@ -136,12 +136,12 @@ Bien cordialement,
     ),
     # --------------------------------------------------------------- English
     ("en", "before_due"): (
-        "Friendly reminder: invoice {{ invoice_number }} is due on {{ due_date }}",
+        "Reminder: invoice {{ invoice_number }} is due {% if days_left == 1 %}tomorrow{% else %}in {{ days_left }} days{% endif %}",
         """Hello {{ client_name }},
 
 Just a quick note: invoice {{ invoice_number }} for {{ amount }} is due on {{ due_date }}{% if days_left == 1 %}, tomorrow{% else %}, in {{ days_left }} days{% endif %}.
 
-Balance due: {{ balance }}
+Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
 {{ payment_details }}
 
@@ -151,12 +151,12 @@ Kind regards,
 {{ business_name }}""",
     ),
     ("en", "due_today"): (
-        "Invoice {{ invoice_number }} is due today",
+        "Reminder: invoice {{ invoice_number }} is due today",
         """Hello {{ client_name }},
 
 Invoice {{ invoice_number }} for {{ amount }} is due today, {{ due_date }}.
 
-Balance due: {{ balance }}
+Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
 {{ payment_details }}
 
@@ -166,12 +166,12 @@ Kind regards,
 {{ business_name }}""",
     ),
     ("en", "level1"): (
-        "Reminder: invoice {{ invoice_number }} is awaiting payment",
+        "Reminder: invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue",
         """Hello {{ client_name }},
 
 Unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, has not been paid yet ({{ days_overdue }} days overdue).
 
-Balance due: {{ balance }}
+Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
 {{ payment_details }}
 
@@ -181,12 +181,12 @@ Kind regards,
 {{ business_name }}""",
     ),
     ("en", "level2"): (
-        "Second reminder: invoice {{ invoice_number }} is unpaid",
+        "Second reminder: invoice {{ invoice_number }} is {{ days_overdue }} days overdue",
         """Hello {{ client_name }},
 
-We have not heard back about our previous reminder: invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
+This is our second reminder: unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
 
-Balance due: {{ balance }}
+Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
 Please arrange payment on receipt of this message.
 
@@ -198,12 +198,12 @@ Regards,
 {{ business_name }}""",
     ),
     ("en", "level3"): (
-        "Final reminder before formal notice: invoice {{ invoice_number }}",
+        "Final reminder: invoice {{ invoice_number }} is {{ days_overdue }} days overdue",
         """Hello {{ client_name }},
 
-Despite our reminders, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
+This is our final reminder: despite our previous messages, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
 
-Balance due: {{ balance }}
+Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
 We ask you to pay it within {{ deadline_days }} days, by {{ deadline_date }} at the latest. If it is not paid by then, we will send you a formal notice, and late-payment interest and the fixed recovery compensation may be claimed.
 
@@ -213,7 +213,7 @@ Regards,
 {{ business_name }}""",
     ),
     ("en", "level4"): (
-        "Formal notice to pay – {{ invoice_numbers }}",
+        "Formal notice: {% if invoices|length > 1 %}{{ invoices|length }} unpaid invoices{% else %}invoice {{ invoice_number }} is {{ days_overdue }} days overdue{% endif %}",
         """FORMAL NOTICE
 
 From: {{ business_name }}{% if business_address %}, {{ business_address }}{% endif %}{% if company_number %}, company number {{ company_number }}{% endif %}{% if vat_number %}, VAT {{ vat_number }}{% endif %}
@@ -230,7 +230,7 @@ Despite our previous reminders, the following invoices remain unpaid to this day
 {% endfor %}
 Total amount due: {{ total_balance }}
 
-We hereby give you formal notice to pay this amount within {{ deadline_days }} days of receiving this notice, that is by {{ deadline_date }} at the latest.
+By this formal notice, we hereby formally demand payment of this amount within {{ deadline_days }} days of receiving it, that is by {{ deadline_date }} at the latest.
 
 If payment is not received within this period, we will start legal proceedings to recover the debt without further notice. The amounts due will bear late-payment interest at the rate set in our terms or, failing that, by law{% if client_is_business %}, and the fixed compensation for recovery costs of EUR 40 per invoice (Directive 2011/7/EU) is due{% endif %}, without prejudice to the costs of proceedings, which will be charged to you.
 
@@ -243,7 +243,7 @@ Yours faithfully,
 {{ business_name }}""",
     ),
     ("en", "grouped"): (
-        "Reminder: {{ invoices|length }} invoices awaiting payment",
+        "{{ level_title }}: {{ invoices|length }} unpaid invoices",
         """Hello {{ client_name }},
 
 Unless we are mistaken, the following invoices have not been paid yet:

@@ -41,6 +41,7 @@ PLACEHOLDERS = {
     "invoice_date": _l("the invoice date"),
     "amount": _l("the invoice total"),
     "balance": _l("what is left to pay on the invoice"),
+    "paid": _l("what was already paid on the invoice (empty when nothing)"),
     "total_balance": _l("what is left to pay on all the invoices"),
     "due_date": _l("the due date"),
     "days_left": _l("days until the due date"),
@@ -55,6 +56,8 @@ PLACEHOLDERS = {
     "deadline_days": _l("days given to pay (formal notice setting)"),
     "deadline_date": _l("the date payment is demanded by"),
     "today": _l("today's date"),
+    "level": _l("the reminder level: 0 before and on the due date, then 1 to 4"),
+    "level_title": _l("the level's name: Reminder, Second reminder, Final reminder, Formal notice"),
     "client_is_business": _l("true for a business client, false for a consumer"),
 }
 
@@ -84,6 +87,14 @@ def languages_of(account: Account) -> list[str]:
         select(MessageTemplate.language).where(MessageTemplate.account_id == account.id).distinct()
     ).all()
     return list(defaults.LANGUAGES) + sorted(set(added) - set(defaults.LANGUAGES))
+
+
+def language_choices(account: Account):
+    """The client form's languages: French, English and any the owner added texts in."""
+    from ..forms import LANGUAGES, options
+
+    added = [code for code in languages_of(account) if code not in defaults.LANGUAGES]
+    return list(LANGUAGES) + options((code, code.upper()) for code in added)
 
 
 def text_language(client_language: str | None, account: Account) -> str:
@@ -130,7 +141,17 @@ def payment_details(account: Account, numbers: str) -> str:
     return _("Please pay with the reference %(number)s.", number=numbers)
 
 
-def context_for(account: Account, client: Client, invoices: list[Invoice], today: date | None = None) -> dict:
+LEVEL_TITLES = {
+    1: _l("Reminder"),
+    2: _l("Second reminder"),
+    3: _l("Final reminder"),
+    4: _l("Formal notice"),
+}
+
+
+def context_for(
+    account: Account, client: Client, invoices: list[Invoice], today: date | None = None, level: int = 0
+) -> dict:
     """The placeholders' values, formatted in the current locale (plain data only)."""
     today = today or clock.today(account.timezone)
     rows = []
@@ -164,6 +185,7 @@ def context_for(account: Account, client: Client, invoices: list[Invoice], today
         "invoice_date": rows[0]["date"],
         "amount": rows[0]["amount"],
         "balance": rows[0]["balance"],
+        "paid": money(first.paid_cents, first.currency) if first.paid_cents else "",
         "total_balance": " + ".join(money(cents, currency) for currency, cents in totals.items()),
         "due_date": rows[0]["due_date"],
         "days_left": max(left, 0),
@@ -180,6 +202,8 @@ def context_for(account: Account, client: Client, invoices: list[Invoice], today
         "deadline_days": account.notice_days or 8,
         "deadline_date": date_filter(deadline, "long"),
         "today": date_filter(today, "long"),
+        "level": level,
+        "level_title": str(LEVEL_TITLES[min(max(level, 1), 4)]),
     }
 
 
@@ -203,6 +227,7 @@ def render_message(
     language: str | None = None,
     today: date | None = None,
     override: tuple[str, str] | None = None,
+    level: int | None = None,
 ) -> Message:
     """Render the message of ``kind`` for these invoices in the client's language
     (or ``language``). ``override`` = (subject, body) renders an unsaved text (the
@@ -215,7 +240,9 @@ def render_message(
     else:
         subject, body, _own = source(account, kind, channel, language)
     with force_locale(language if language in defaults.LANGUAGES else account.language):
-        context = context_for(account, client, invoices, today)
+        if level is None:
+            level = int(kind[-1]) if kind.startswith("level") else 0
+        context = context_for(account, client, invoices, today, level)
         rendered = render_source(subject, body, context)
     return Message(*rendered, language=language, kind=kind, channel=channel)
 

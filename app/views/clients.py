@@ -7,6 +7,7 @@ from sqlalchemy import case, func, select
 
 from .. import clock
 from ..auth_setup import get_client
+from ..documents.messages import language_choices
 from ..extensions import db
 from ..forms import ClientForm, ConfirmForm
 from ..models import Client, Invoice
@@ -57,6 +58,7 @@ def index():
 @login_required
 def new():
     form = ClientForm()
+    form.language.choices = language_choices(current_user)
     if request.method == "GET":
         form.language.data = current_user.language
         form.country.data = "CA" if current_user.currency == "CAD" else "FR"
@@ -86,6 +88,7 @@ def _apply(form, client):
 def edit(client_id):
     client = get_client(client_id)
     form = ClientForm(obj=client if request.method == "GET" else None)
+    form.language.choices = language_choices(current_user)
     if form.validate_on_submit():
         _apply(form, client)
         for invoice in client.invoices:  # email or pause may have changed
