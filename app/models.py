@@ -220,6 +220,11 @@ class Invoice(ScalarDefaults, db.Model):
     )
 
     @property
+    def structured_reference(self) -> str:
+        """The Belgian structured communication's 12 digits (read by bank-statement matching)."""
+        return self.structured_ref
+
+    @property
     def balance_cents(self) -> int:
         return max(self.total_cents - self.paid_cents, 0)
 

@@ -287,13 +287,34 @@ def pay_url(invoice: Invoice) -> str:
     return external_url("pay.page", token=ensure_token(invoice))
 
 
+QR_CID = "epc-qr@relance"
+
+
 def reminder_context(invoice: Invoice, today: date | None = None, with_link: bool = True) -> dict:
     """What a reminder (email, PDF) shows beside its text, in the current locale:
     ``fees`` (a FeeView, falsy when there is nothing to say), ``payment`` (a
-    PaymentView or None) and ``pay_url`` (the client's page, or "")."""
-    context = {"fees": describe(fees_for(invoice, today), invoice.currency), "payment": payment_for(invoice)}
-    context["pay_url"] = pay_url(invoice) if with_link and invoice.id is not None else ""
+    PaymentView or None), ``pay_url`` (the client's page, or "") and ``qr_cid``
+    (the Content-ID of the QR code image, or "" when there is none).
+
+    ``with_link`` makes the page's token when the invoice has none (the caller
+    commits); without it, only an existing page is linked (previews)."""
+    payment_view = payment_for(invoice)
+    context = {
+        "fees": describe(fees_for(invoice, today), invoice.currency),
+        "payment": payment_view,
+        "qr_cid": QR_CID if payment_view and payment_view.transfer else "",
+        "pay_url": "",
+    }
+    if invoice.id is not None and (with_link or invoice.public_token):
+        context["pay_url"] = pay_url(invoice)
     return context
+
+
+def inline_images(context: dict) -> list:
+    """The QR code as an inline PNG part for ``cid:`` in the HTML email."""
+    if not context.get("qr_cid"):
+        return []
+    return [(context["qr_cid"], "qr-code.png", "image/png", context["payment"].qr_png())]
 
 
 # --- Answers -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from .. import clock, invoicing, mailer
+from .. import clock, invoicing, mailer, payinfo
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder
@@ -48,6 +48,8 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # (Content-ID, filename, content type, bytes) shown inside the HTML (the QR code).
+    inline: list = field(default_factory=list)
 
 
 def language_of(client: Client, account: Account) -> str:
@@ -97,10 +99,13 @@ def render_step(
             "paid": money(invoice.paid_cents, invoice.currency) if invoice.paid_cents else "",
             "sample": sample,
         }
+        # Issue 7: fees the law allows, bank details + QR code, the client's page link.
+        context.update(payinfo.reminder_context(invoice, with_link=not sample and due_on is None))
         return Rendered(
             subject=step_subject(invoice.number, left),
             text=render_template("emails/reminder.txt", **context),
             html=render_template("emails/reminder.html", **context),
+            inline=payinfo.inline_images(context),
         )
 
 
@@ -165,6 +170,8 @@ def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: 
         message_id=msg_id,
     )
     message.sender = sender_for(account)
+    for cid, filename, content_type, data in getattr(rendered, "inline", ()):
+        message.attach(filename, content_type, data, "inline", headers={"Content-ID": f"<{cid}>"})
     return message
 
 
