@@ -95,7 +95,7 @@ def create_app(config=None):
     filters.init_app(app)
     errors.init_app(app)
 
-    from .views import auth, clients, dev, home, imports, invoices, pay, pwa, reminders, settings
+    from .views import auth, clients, collect, dev, home, imports, invoices, pay, pwa, reminders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
@@ -103,6 +103,7 @@ def create_app(config=None):
     app.register_blueprint(invoices.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(reminders.bp)
+    app.register_blueprint(collect.bp)
     app.register_blueprint(pwa.bp)
     from .views import documents
 

@@ -110,6 +110,10 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     reminder_offsets: Mapped[str] = mapped_column(String(100), default="-3,0,3,7")
     reminder_send_time: Mapped[str] = mapped_column(String(5), default="09:00")
     reminder_skip_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    # After-due step → level, "3:1,7:2"; empty: the n-th after-due step is level min(n, 4).
+    reminder_levels: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # One email per client for all their due invoices (issue 5).
+    group_reminders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Documents (issue 6): days given by a formal notice, and the side of the
     # envelope window the client's address is printed for.
     notice_days: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
@@ -180,6 +184,8 @@ class Invoice(ScalarDefaults, db.Model):
     reminders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     payment_method: Mapped[str] = mapped_column(String(20), default="transfer")
     instalment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Highest reminder level sent (0 none, 1 Reminder … 4 Formal notice); editable by hand.
+    reminder_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     notes: Mapped[str] = mapped_column(Text, default="")
     # Belgian structured communication (12 digits, mod-97), the transfer reference
     # for Belgian accounts; the client's public page token (None: no page).
@@ -327,6 +333,11 @@ class Reminder(ScalarDefaults, db.Model):
     channel: Mapped[str] = mapped_column(String(10), default="email")
     step_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
     step_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # 0: before/on the due date; 1 Reminder, 2 Second reminder, 3 Final reminder, 4 Formal notice.
+    level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reminder_batch.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     state: Mapped[str] = mapped_column(String(20), default="scheduled")
     reason: Mapped[str] = mapped_column(String(40), default="")
     recipient: Mapped[str] = mapped_column(String(254), default="")
@@ -345,6 +356,9 @@ class Reminder(ScalarDefaults, db.Model):
 
     invoice = relationship("Invoice")
     client = relationship("Client")
+    items = relationship(
+        "ReminderItem", back_populates="reminder", cascade="all, delete-orphan", order_by="ReminderItem.id"
+    )
 
     __table_args__ = (
         Index("ix_reminder_state_next", "state", "next_attempt_at"),
@@ -518,6 +532,46 @@ class StatementLine(ScalarDefaults, db.Model):
         UniqueConstraint("account_id", "bank_id", name="uq_statement_line_account_bank_id"),
         Index("ix_statement_line_account_state", "account_id", "state"),
     )
+
+
+class ReminderItem(ScalarDefaults, db.Model):
+    """One invoice covered by a reminder (DESIGN.md rule 0), with the level and the
+    balance it was reminded at. A step reminder gets its item when it is sent;
+    a manual, batch or grouped reminder gets its items when it is decided."""
+
+    __tablename__ = "reminder_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminder.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    balance_cents: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+
+    reminder = relationship("Reminder", back_populates="items")
+    invoice = relationship("Invoice")
+
+    __table_args__ = (UniqueConstraint("reminder_id", "invoice_id", name="uq_reminder_item_invoice"),)
+
+
+class ReminderBatch(ScalarDefaults, db.Model):
+    """A "Remind all" run: its options, its progress and its summary. ``key`` is minted
+    with the form, so a second submit finds the same batch (DESIGN.md rule 3)."""
+
+    __tablename__ = "reminder_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued, running, done
+    throttle_days: Mapped[int] = mapped_column(Integer, default=7)
+    include_no_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    group: Mapped[bool] = mapped_column(Boolean, default=False)
+    level: Mapped[int] = mapped_column(Integer, default=0)  # 0: each invoice's next level
+    total: Mapped[int] = mapped_column(Integer, default=0)  # reminders written
+    skipped: Mapped[str] = mapped_column(Text, default="")  # "reason:count,…" of invoices left out
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 def account_count() -> int:

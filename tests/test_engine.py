@@ -87,7 +87,7 @@ def test_default_schedule_sends_each_step_exactly_once(app, setup, sink, fixed_n
         "Reminder: invoice F-2026-014 is due in 3 days",
         "Reminder: invoice F-2026-014 is due today",
         "Reminder: invoice F-2026-014 is 3 days overdue",
-        "Reminder: invoice F-2026-014 is 7 days overdue",
+        "Second reminder: invoice F-2026-014 is 7 days overdue",
     ]
     assert {state for state, _ in reminders(app, setup["invoice"]).values()} == {"sent"}
     message = sink.to(CLIENT)[0]
@@ -145,7 +145,7 @@ def test_invoice_switch_off_sends_nothing(app, setup, sink, fixed_now, client, a
     # back on: the next step goes
     client.form(f"/invoices/{setup['invoice']}/reminders", {"enabled": "1"})
     tick_and_work(app, fixed_now, at(2026, 12, 11, 9))
-    assert subjects(sink) == ["Reminder: invoice F-2026-014 is 7 days overdue"]
+    assert subjects(sink) == ["Second reminder: invoice F-2026-014 is 7 days overdue"]
 
 
 def test_account_switch_off_sends_nothing(app, setup, sink, fixed_now):

@@ -22,6 +22,7 @@ from ..extensions import db
 from ..models import Account, Client, Event, Invoice, Reminder
 from . import schedule as rules
 from .eligibility import EMAIL_SENT, REASONS, blocking_reason
+from .levels import level_for
 
 log = logging.getLogger(__name__)
 PLAN_BATCH = 5000
@@ -270,6 +271,7 @@ def _plan_batch(now, limit, report) -> int:
             Account.timezone,
             Account.reminder_skip_weekends,
             Account.reminder_mode,
+            Account.reminder_levels,
         )
         .join(Client, Client.id == Invoice.client_id)
         .join(Account, Account.id == Invoice.account_id)
@@ -311,6 +313,7 @@ def _plan_batch(now, limit, report) -> int:
             timezone,
             skip_weekends,
             mode,
+            custom_levels,
         ) = row
         eligible = (
             status == "sent"
@@ -376,6 +379,7 @@ def _plan_batch(now, limit, report) -> int:
                     "channel": "email",
                     "step_offset": step.offset,
                     "step_on": step.on,
+                    "level": level_for(offsets, custom_levels or "", step.offset),
                     "state": state,
                     "reason": reason,
                     "recipient": client_email or "",

@@ -24,9 +24,10 @@ from sqlalchemy.orm import joinedload
 from .. import clock, invoicing, mailer, payinfo
 from ..extensions import db
 from ..filters import money
-from ..models import Account, Client, Invoice, Reminder
+from ..models import Account, Client, Invoice, Reminder, ReminderItem
 from . import planning
 from .eligibility import blocking_reason
+from .levels import level_name
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,13 @@ def step_subject(number: str, left: int) -> str:
 
 
 def render_step(
-    invoice: Invoice, client: Client, account: Account, left: int, sample: bool = False, due_on=None
+    invoice: Invoice,
+    client: Client,
+    account: Account,
+    left: int,
+    sample: bool = False,
+    due_on=None,
+    level: int = 0,
 ) -> Rendered:
     """The email of an automatic reminder, in the client's language.
 
@@ -98,15 +105,106 @@ def render_step(
             "total": money(invoice.total_cents, invoice.currency),
             "paid": money(invoice.paid_cents, invoice.currency) if invoice.paid_cents else "",
             "sample": sample,
+            "level": level if left < 0 else 0,
         }
         # Issue 7: fees the law allows, bank details + QR code, the client's page link.
         context.update(payinfo.reminder_context(invoice, with_link=not sample and due_on is None))
         return Rendered(
-            subject=step_subject(invoice.number, left),
+            subject=level_subject(context["level"], [invoice.number], left),
             text=render_template("emails/reminder.txt", **context),
             html=render_template("emails/reminder.html", **context),
             inline=payinfo.inline_images(context),
         )
+
+
+def level_subject(level: int, numbers: list[str], left: int | None) -> str:
+    """Subject of a reminder at ``level`` for these invoice numbers, in the current
+    locale. ``left``: days until the due date of a single invoice (None: no due date)."""
+    if len(numbers) > 1:
+        return ngettext(
+            "%(title)s: %(num)d unpaid invoice",
+            "%(title)s: %(num)d unpaid invoices",
+            len(numbers),
+            title=level_name(max(level, 1)),
+        )
+    number = numbers[0]
+    if level <= 1 and left is not None:
+        return step_subject(number, left)
+    if left is None or left >= 0:
+        return _("%(title)s: invoice %(number)s is unpaid", title=level_name(max(level, 1)), number=number)
+    return ngettext(
+        "%(title)s: invoice %(number)s is %(num)d day overdue",
+        "%(title)s: invoice %(number)s is %(num)d days overdue",
+        -left,
+        title=level_name(level),
+        number=number,
+    )
+
+
+# Reminders decided by a click (a manual selection, a batch, a client's page) or a
+# grouping of steps: they cover their items' invoices, one email per client.
+ITEM_KINDS = ("manual", "batch", "client", "group")
+
+
+def account_of(reminder: Reminder) -> Account:
+    if reminder.invoice is not None:
+        return reminder.invoice.account
+    return reminder.client.account
+
+
+def render_items(reminder: Reminder, invoices: list[Invoice], sample: bool = False) -> Rendered:
+    """The email of a reminder covering one or more invoices, at the reminder's level."""
+    client = reminder.client
+    account = account_of(reminder)
+    today = clock.today(account.timezone)
+    with force_locale(language_of(client, account)):
+        rows = [
+            {
+                "invoice": invoice,
+                "balance": money(invoice.balance_cents, invoice.currency),
+                "late": (today - invoice.due_on).days if invoice.due_on else None,
+            }
+            for invoice in invoices
+        ]
+        totals: dict[str, int] = {}
+        for invoice in invoices:
+            totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.balance_cents
+        context = {
+            "reminder": reminder,
+            "rows": rows,
+            "client": client,
+            "account": account,
+            "level": reminder.level,
+            "level_title": level_name(max(reminder.level, 1)),
+            "totals": [money(cents, currency) for currency, cents in sorted(totals.items())],
+            "sample": sample,
+        }
+        single = invoices[0] if len(invoices) == 1 else None
+        left = (single.due_on - today).days if single is not None and single.due_on else None
+        return Rendered(
+            subject=level_subject(reminder.level, [i.number for i in invoices], left),
+            text=render_template("emails/reminder_items.txt", **context),
+            html=render_template("emails/reminder_items.html", **context),
+        )
+
+
+def covered_invoices(reminder: Reminder) -> list[Invoice]:
+    """The invoices a reminder covers: its items, or its own invoice."""
+    if reminder.items:
+        return [item.invoice for item in reminder.items]
+    return [reminder.invoice] if reminder.invoice is not None else []
+
+
+def render_reminder(reminder: Reminder) -> Rendered:
+    """THE text source of every reminder email (step, manual, batch, grouped) and of
+    the invoice's own email: what the client receives, in their language."""
+    if reminder.kind == "invoice":
+        return render_invoice_email(reminder, reminder.invoice, reminder.invoice.account)
+    if reminder.kind in ITEM_KINDS:
+        return render_items(reminder, covered_invoices(reminder))
+    invoice = reminder.invoice
+    account = invoice.account
+    return render_step(invoice, invoice.client, account, days_left(invoice, account), level=reminder.level)
 
 
 def render_invoice_email(reminder: Reminder, invoice: Invoice, account: Account) -> Rendered:
@@ -385,19 +483,22 @@ def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[
     if not claimed:
         return "not_claimed", None
     reminder = _load(reminder_id)
-    verdict = _recheck(reminder)
+    verdict = _recheck_items(reminder) if reminder.kind in ITEM_KINDS else _recheck(reminder)
     if verdict:
         state, reason = verdict
         return state, {"state": state, "reason": reason, "next_attempt_at": None}
-    invoice, account = reminder.invoice, reminder.invoice.account
-    recipient = reminder.recipient if reminder.kind == "invoice" else reminder.invoice.client.email
-    msg_id = message_id(reminder)
+    invoice, account = reminder.invoice, account_of(reminder)
     if reminder.kind == "invoice":
-        rendered = render_invoice_email(reminder, invoice, account)
+        recipient = reminder.recipient
+    elif invoice is not None:
+        recipient = invoice.client.email
     else:
-        rendered = render_step(invoice, invoice.client, account, days_left(invoice, account))
+        recipient = reminder.client.email
+    msg_id = message_id(reminder)
+    rendered = render_reminder(reminder)
     message = build_message(rendered, recipient, account, msg_id)
-    kind, invoice_id = reminder.kind, invoice.id
+    kind, invoice_id, level = reminder.kind, invoice.id if invoice else None, reminder.level
+    covered = [(i.id, i.balance_cents, i.currency) for i in covered_invoices(reminder)]
     db.session.commit()  # hold no transaction (no SQLite lock) during the SMTP exchange
     try:
         deliver(connection.get(), message)
@@ -430,6 +531,7 @@ def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[
         "next_attempt_at": None,
     }
     if kind != "invoice":
+        _record_levels(reminder_id, kind, level, covered)
         return "sent", sent
     _finish(reminder_id, **sent)
     invoice = db.session.get(Invoice, invoice_id)
@@ -437,6 +539,61 @@ def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[
     planning.replan(invoice)
     db.session.commit()
     return "sent", None
+
+
+def _record_levels(reminder_id: int, kind: str, level: int, covered: list[tuple[int, int, str]]) -> None:
+    """A reminder went out: a step reminder gets its item now, and every invoice it
+    covers moves up to its level (the current level is the highest sent). Written in
+    the transaction that records the outcome."""
+    if kind not in ITEM_KINDS and covered:
+        invoice_id, balance, currency = covered[0]
+        db.session.execute(
+            planning.dialect_insert(ReminderItem.__table__)
+            .values(
+                reminder_id=reminder_id,
+                invoice_id=invoice_id,
+                level=level,
+                balance_cents=balance,
+                currency=currency,
+            )
+            .on_conflict_do_nothing(index_elements=["reminder_id", "invoice_id"])
+        )
+    if level > 0 and covered:
+        db.session.execute(
+            update(Invoice.__table__)
+            .where(Invoice.__table__.c.id.in_([i for i, _b, _c in covered]))
+            .where(Invoice.__table__.c.reminder_level < level)
+            .values(reminder_level=level)
+        )
+
+
+def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
+    """At the moment of sending a reminder decided by a click: invoices paid or void
+    since are left out of it; with none left, it does not go."""
+    client = reminder.client
+    if not client.email:
+        return "skipped", "no_email"
+    still, gone, why = [], [], "paid"
+    for item in reminder.items:
+        invoice = item.invoice
+        if invoice.status == "void":
+            gone.append(item)
+            why = "void"
+        elif invoice.status == "paid" or invoice.balance_cents <= 0:
+            gone.append(item)
+            why = "paid"
+        elif invoice.instalment_plan:
+            gone.append(item)
+            why = "instalment_plan"
+        else:
+            still.append(item)
+    if not still:
+        return "cancelled", why
+    for item in gone:  # the others still go; these leave the reminder
+        reminder.items.remove(item)
+    for item in still:  # the balance the client reads now
+        item.balance_cents = item.invoice.balance_cents
+    return None
 
 
 def _temporary(reminder: Reminder, error: str) -> tuple[str, dict]:

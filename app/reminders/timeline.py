@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from .. import clock
 from ..extensions import db
-from ..models import Invoice, Reminder
+from ..models import Invoice, Reminder, ReminderItem
 from . import planning
 from . import schedule as rules
 from .eligibility import blocking_reason
@@ -126,15 +126,24 @@ def invoice_timeline(invoice: Invoice) -> tuple[list[Entry], str | None]:
 
 
 def last_sent(invoice_ids) -> dict[int, tuple[datetime, int]]:
-    """For each invoice: when its last reminder went out and how many went out (one query)."""
+    """For each invoice: when its last reminder went out and how many went out (one
+    query), counting the reminders that covered it with others (their items)."""
     if not invoice_ids:
         return {}
+    ids = list(invoice_ids)
+    covered = func.coalesce(ReminderItem.invoice_id, Reminder.invoice_id)
     rows = db.session.execute(
-        select(Reminder.invoice_id, func.max(Reminder.sent_at), func.count(Reminder.id))
-        .where(Reminder.invoice_id.in_(list(invoice_ids)), Reminder.kind == "step", Reminder.state == "sent")
-        .group_by(Reminder.invoice_id)
+        select(covered, func.max(Reminder.sent_at), func.count(func.distinct(Reminder.id)))
+        .select_from(Reminder)
+        .outerjoin(ReminderItem, ReminderItem.reminder_id == Reminder.id)
+        .where(
+            or_(Reminder.invoice_id.in_(ids), ReminderItem.invoice_id.in_(ids)),
+            Reminder.kind != "invoice",
+            Reminder.state == "sent",
+        )
+        .group_by(covered)
     ).all()
-    return {invoice_id: (at, count) for invoice_id, at, count in rows}
+    return {invoice_id: (at, count) for invoice_id, at, count in rows if invoice_id in set(ids)}
 
 
 def invoice_email(invoice: Invoice) -> Reminder | None:
