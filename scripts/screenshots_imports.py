@@ -46,7 +46,9 @@ def statement_for(app, folder: Path) -> Path:
         open_invoices = [
             i
             for i in db.session.scalars(
-                select(Invoice).where(Invoice.account_id == account.id, Invoice.status == "sent").order_by(Invoice.id)
+                select(Invoice)
+                .where(Invoice.account_id == account.id, Invoice.status == "sent")
+                .order_by(Invoice.id)
             )
             if i.balance_cents > 0 and i.currency == account.currency
         ]
@@ -55,7 +57,8 @@ def statement_for(app, folder: Path) -> Path:
             "Date;Libellé;Montant;Contrepartie;Id",
             f"21/11/2026;VIR SEPA REGLEMENT;{first.balance_cents / 100:.2f}".replace(".", ",")
             + f";{first.client.name.upper()};TX-1",
-            f"22/11/2026;VIR SEPA;{second.balance_cents / 100:.2f}".replace(".", ",") + ";M. DURAND PAUL;TX-2",
+            f"22/11/2026;VIR SEPA;{second.balance_cents / 100:.2f}".replace(".", ",")
+            + ";M. DURAND PAUL;TX-2",
             "22/11/2026;VIR SEPA remboursement;42,00;CPAM;TX-3",
             "22/11/2026;PRLV Assurance pro;-45,00;AXA;TX-4",
         ]
