@@ -258,7 +258,8 @@ class ProfileForm(RelanceForm):
 
 
 def client_kind_choices():
-    return options([("business", _l("Business")), ("consumer", _l("Consumer"))])
+    # "" = not known: no late fee is computed until it is set (app/fees.py).
+    return options([("business", _l("Business")), ("consumer", _l("Consumer")), ("", _l("Not set"))])
 
 
 class ClientForm(RelanceForm):
@@ -280,6 +281,7 @@ class ClientForm(RelanceForm):
                 ("IT", _l("Italy")),
                 ("NL", _l("Netherlands")),
                 ("US", _l("United States")),
+                ("", _l("Not set")),
             ]
         ),
     )

@@ -13,10 +13,11 @@ import secrets
 import smtplib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -101,10 +102,9 @@ class FeeView:
         return bool(self.lines or self.announced or self.explanation)
 
 
-def _rate(bp: int) -> str:
-    whole, rest = divmod(bp, 100)
-    text = f"{whole}.{rest:02d}".rstrip("0").rstrip(".")
-    return text + " %"
+def rate_text(bp: int) -> str:
+    """12.15 % in English, 12,15 % in French."""
+    return format_decimal(Decimal(bp) / 100, format="#,##0.##") + "\u00a0%"
 
 
 def _line(line: fees.FeeLine, currency: str) -> tuple[str, str]:
@@ -115,11 +115,11 @@ def _line(line: fees.FeeLine, currency: str) -> tuple[str, str]:
         if line.days:
             label = _(
                 "Late-payment interest at %(rate)s a year for %(days)d days",
-                rate=_rate(line.rate_bp),
+                rate=rate_text(line.rate_bp),
                 days=line.days,
             )
         else:
-            label = _("Late-payment interest at %(rate)s a year", rate=_rate(line.rate_bp))
+            label = _("Late-payment interest at %(rate)s a year", rate=rate_text(line.rate_bp))
         return label, amount
     return _("Reminder costs"), amount
 
@@ -142,7 +142,7 @@ def describe(result: fees.Fees, currency: str = "EUR") -> FeeView:
             view.announced.append((_("Compensation"), money(line.amount_cents, currency)))
         elif line.code == "interest":
             view.announced.append(
-                (_("Late-payment interest"), _("%(rate)s a year", rate=_rate(line.rate_bp)))
+                (_("Late-payment interest"), _("%(rate)s a year", rate=rate_text(line.rate_bp)))
             )
     costs_from = result.costs_from
     notes = set(result.notes)

@@ -39,7 +39,7 @@ def costs_form(**extra):
 def test_page_lists_shipped_rates_and_flags_unconfirmed_ones(client, owner):
     html = client.get("/settings/fees").get_data(as_text=True)
     assert "Reference rates" in html
-    assert "2.15 %" in html and "10.5 %" in html
+    assert "2.15\u00a0%" in html and "10.5\u00a0%" in html
     assert "not confirmed" in html  # 2026-H1 figures, and today's 2026-H2 past the table
 
 
@@ -124,3 +124,15 @@ def test_iban_refused_with_the_reason(client, owner, iban, message):
     response = client.form("/settings/profile", data)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
+
+
+def test_a_client_can_have_no_country_or_type(app, client, owner):
+    data = {"name": "Sans Pays", "email": "", "language": "fr", "country": "", "kind": ""}
+    response = client.form("/clients/new", data)
+    assert response.status_code == 302
+    from app.models import Client
+
+    with app.app_context():
+        saved = db.session.scalar(select(Client).where(Client.name == "Sans Pays"))
+        assert (saved.country, saved.kind) == ("", "")
+    assert "Not set" in client.get(response.headers["Location"]).get_data(as_text=True)

@@ -228,3 +228,13 @@ def test_answers_are_rate_limited_with_a_friendly_page(app, client, setup, fixed
     assert response.status_code == 429
     assert "Slow down a little" in response.get_data(as_text=True)
     assert client.get(f"/p/{token}").status_code == 200  # reading the page is not limited
+
+
+def test_the_client_can_open_the_invoice_pdf(app, client, setup, fixed_now):
+    fixed_now(at(2026, 12, 8, 10))
+    token = _token(app, setup["invoice"])
+    assert f"/p/{token}/invoice.pdf" in client.get(f"/p/{token}").get_data(as_text=True)
+    response = client.get(f"/p/{token}/invoice.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+    assert client.get("/p/not-the-token/invoice.pdf").status_code == 404

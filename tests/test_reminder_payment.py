@@ -51,7 +51,7 @@ def test_overdue_reminder_to_a_french_business_has_fees_qr_and_link(app, setup, 
     assert "Reference: F-2026-014" in text
     # €40 + interest at ECB + 10 points for 3 days (rate past the shipped table: last known 2.15 %)
     assert "Fixed recovery compensation: €40.00" in text
-    assert re.search(r"Late-payment interest at 12\.15 % a year for 3 days: €1\.23", text), text
+    assert re.search(r"Late-payment interest at 12\.15\u00a0% a year for 3 days: €1\.23", text), text
     assert "Reminder costs: €15.00" in text
     assert "Code de commerce" in text
     assert "not part of the invoice amount" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
@@ -75,6 +75,26 @@ def _public_page(invoice, form=None, status=200, answered=None):
 def page(token):
     invoice = _public_invoice(token)
     return _public_page(invoice, answered=request.args.get("answered"))
+
+
+@bp.route("/p/<token>/invoice.pdf")
+@limiter.limit("20 per minute", key_func=lambda: f"pdf:{get_remote_address()}")
+def invoice_pdf(token):
+    """The invoice PDF for the client (the same cached file the owner downloads)."""
+    from ..documents import pdf
+
+    invoice = _public_invoice(token)
+    data = pdf.invoice_pdf(invoice)
+    db.session.commit()  # keep what was just rendered for the next reader
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{pdf.pdf_filename(invoice)}"',
+            "Cache-Control": "private, no-store",
+            "X-Robots-Tag": "noindex",
+        },
+    )
 
 
 @bp.route("/p/<token>", methods=["POST"])
@@ -204,6 +224,7 @@ def _fees_page(fee_form=None, rate_form=None, status=200):
         tables=tables,
         today=today,
         money=money,
+        rate_text=payinfo.rate_text,
         status=status,
     )
 
