@@ -61,3 +61,24 @@ def run_import(import_id):
             return execute(import_id)
         finally:
             db.session.remove()
+
+
+def run_batch(batch_id):
+    """A "Remind all" batch (issue 5): write its reminders, then send them."""
+    if has_app_context():
+        return _run_batch(batch_id)
+    with _application().app_context():
+        return _run_batch(batch_id)
+
+
+def _run_batch(batch_id):
+    from .extensions import db
+    from .reminders.workflows import run_batch as run
+
+    try:
+        return run(batch_id)
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()

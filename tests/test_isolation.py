@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.invoicing import record_payment
-from app.models import Account, Client, Event, Invoice, Payment, Reminder
+from app.models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch
 
 from .conftest import PASSWORD
 from .factories import make_account, make_client, make_invoice
@@ -83,6 +83,8 @@ def _world(app):
             subject="Victim reminder",
         )
         db.session.add(reminder)
+        batch = ReminderBatch(key=f"isolation-batch-{invoice.id}", account_id=victim.id)
+        db.session.add(batch)
         db.session.commit()
 
         attacker = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
@@ -96,6 +98,7 @@ def _world(app):
                 "client_id": victim_client.id,
                 "payment_id": payment.id,
                 "reminder_id": reminder.id,
+                "batch_id": batch.id,
                 "draft_id": draft.id,
                 "account_id": victim.id,
             },

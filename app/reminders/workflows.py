@@ -1,6 +1,6 @@
 """Collection workflows (issue 5): which invoices a manual, batch or per-client
-reminder may cover, writing those reminders (one per client when grouped), and
-the history of a client or an invoice.
+reminder may cover, writing those reminders (one per client when grouped), the
+"Remind all" batch run on the worker, and the history of a client or an invoice.
 
 A reminder decided by a click is a ``reminder`` row (kind manual, batch, client or
 group) with one ``reminder_item`` per invoice it covers; its UNIQUE key comes from
@@ -9,11 +9,373 @@ the form (DESIGN.md rule 3), so a second submit writes nothing more.
 
 from __future__ import annotations
 
-from ..models import Invoice
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
+
+from .. import clock
+from ..extensions import db
+from ..models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch, ReminderItem
+from .eligibility import EMAIL_SENT
+from .levels import MAX_LEVEL, next_level
+from .planning import dialect_insert
 from .timeline import last_sent
+
+MAX_THROTTLE = 365
+MAX_SELECTION = 1000
+
+# Why an invoice is left out of a manual, batch or client reminder.
+EXCLUSIONS = {
+    "void": _l("void"),
+    "paid": _l("paid"),
+    "draft": _l("not yet sent to the client"),
+    "not_sent_by_email": _l("not sent to the client by email"),
+    "instalment_plan": _l("paid by pre-authorised instalments: never reminded"),
+    "no_due_date": _l("no due date"),
+    "not_yet_due": _l("not yet due: a reminder is never sent before the due date"),
+    "held": _l("on hold"),
+    "recently_reminded": _l("reminded recently"),
+    "no_email": _l("the client has no email address: letter only"),
+}
+
+
+@dataclass
+class Options:
+    throttle_days: int | None = None  # "no reminder in the last N days"; None: no limit
+    include_no_due: bool = False
+    include_not_sent: bool = False
 
 
 def reminder_count(invoice: Invoice) -> int:
     """How many reminders went out for this invoice ("Reminder (n)")."""
     found = last_sent([invoice.id]).get(invoice.id)
     return found[1] if found else 0
+
+
+def exclusion(invoice: Invoice, today: date, options: Options, last_at: datetime | None) -> str | None:
+    """Why this invoice cannot be in a reminder decided by a click, or None."""
+    if invoice.status == "void":
+        return "void"
+    if invoice.status == "paid" or invoice.balance_cents <= 0:
+        return "paid"
+    not_sent = invoice.status == "draft" or invoice.sent_at is None
+    if not_sent and not options.include_not_sent:
+        return "draft"
+    if not not_sent and invoice.sent_via not in EMAIL_SENT and not options.include_not_sent:
+        return "not_sent_by_email"
+    if invoice.instalment_plan:
+        return "instalment_plan"
+    if invoice.due_on is None:
+        if not options.include_no_due:
+            return "no_due_date"
+    elif invoice.due_on >= today:
+        return "not_yet_due"
+    if getattr(invoice, "hold_reason", ""):
+        return "held"
+    if options.throttle_days is not None and last_at is not None:
+        if last_at > clock.now() - timedelta(days=options.throttle_days):
+            return "recently_reminded"
+    if not invoice.client.email:
+        return "no_email"
+    return None
+
+
+@dataclass
+class Selection:
+    """Invoices split into those a reminder will cover and those left out (why)."""
+
+    chosen: list[Invoice] = field(default_factory=list)
+    left_out: list[tuple[Invoice, str]] = field(default_factory=list)
+    last: dict[int, tuple[datetime, int]] = field(default_factory=dict)
+
+    @property
+    def clients(self) -> int:
+        return len({invoice.client_id for invoice in self.chosen})
+
+    def reasons(self) -> Counter:
+        return Counter(reason for _, reason in self.left_out)
+
+
+def select_invoices(account: Account, invoices, options: Options) -> Selection:
+    invoices = list(invoices)
+    today = clock.today(account.timezone)
+    last = last_sent([i.id for i in invoices])
+    selection = Selection(last=last)
+    for invoice in invoices:
+        at = last.get(invoice.id, (None, 0))[0]
+        why = exclusion(invoice, today, options, at)
+        if why is None:
+            selection.chosen.append(invoice)
+        else:
+            selection.left_out.append((invoice, why))
+    return selection
+
+
+def open_invoices(account: Account, client_id: int | None = None, include_not_sent: bool = False):
+    """The account's invoices with something to pay (with their client), oldest due first."""
+    statuses = ("sent", "draft") if include_not_sent else ("sent",)
+    query = (
+        select(Invoice)
+        .options(joinedload(Invoice.client))
+        .where(
+            Invoice.account_id == account.id,
+            Invoice.status.in_(statuses),
+            Invoice.total_cents > Invoice.paid_cents,
+        )
+        .order_by(Invoice.due_on.is_(None), Invoice.due_on, Invoice.id)
+    )
+    if client_id is not None:
+        query = query.where(Invoice.client_id == client_id)
+    return db.session.scalars(query).all()
+
+
+def group_level(invoices, level: int = 0) -> int:
+    """The level of a reminder covering these invoices: the one asked for, or the
+    highest next level among them (one at level 1 and one never reminded → 2)."""
+    if level:
+        return min(level, MAX_LEVEL)
+    return max(next_level(invoice.reminder_level) for invoice in invoices)
+
+
+def write_reminders(
+    account: Account,
+    invoices: list[Invoice],
+    key: str,
+    kind: str,
+    group: bool,
+    level: int = 0,
+    batch_id: int | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Write the reminders for ``invoices`` (one per client when ``group``, else one per
+    invoice) with their items, ready for a worker. Keys derive from ``key``, minted
+    with the form: a second submit inserts nothing (ON CONFLICT DO NOTHING).
+    Returns the ids of the reminders written now. The caller commits."""
+    now = now or clock.now()
+    bundles: dict[tuple, list[Invoice]] = {}
+    for invoice in invoices:
+        bundle = (invoice.client_id,) if group else (invoice.client_id, invoice.id)
+        bundles.setdefault(bundle, []).append(invoice)
+    c = Reminder.__table__.c
+    written = []
+    for bundle, covered in bundles.items():
+        client = covered[0].client
+        reminder_level = group_level(covered, level)
+        suffix = f"c{bundle[0]}" if group else f"i{bundle[1]}"
+        reminder_id = db.session.execute(
+            dialect_insert(Reminder.__table__)
+            .values(
+                key=f"{key}:{suffix}"[:120],
+                account_id=account.id,
+                client_id=client.id,
+                invoice_id=covered[0].id if len(covered) == 1 else None,
+                kind=kind,
+                channel="email",
+                level=reminder_level,
+                batch_id=batch_id,
+                state="scheduled",
+                reason="",
+                recipient=client.email or "",
+                subject="",
+                body="",
+                attempts=0,
+                next_attempt_at=now,
+                message_id="",
+                last_error="",
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(c.id)
+        ).scalar()
+        if reminder_id is None:
+            continue  # this form was already submitted
+        db.session.execute(
+            ReminderItem.__table__.insert(),
+            [
+                {
+                    "reminder_id": reminder_id,
+                    "invoice_id": invoice.id,
+                    "level": reminder_level,
+                    "balance_cents": invoice.balance_cents,
+                    "currency": invoice.currency,
+                }
+                for invoice in covered
+            ],
+        )
+        written.append(reminder_id)
+    return written
+
+
+# --- "Remind all" ---------------------------------------------------------------
+
+
+def batch_selection(account: Account, batch: ReminderBatch) -> Selection:
+    options = Options(throttle_days=batch.throttle_days, include_no_due=batch.include_no_due)
+    return select_invoices(account, open_invoices(account), options)
+
+
+def run_batch(batch_id: int) -> dict:
+    """The worker's part of "Remind all": write the batch's reminders (once, whatever
+    the number of runs) and send them, the progress readable from the database."""
+    from . import dispatch
+    from .sending import send_batch
+
+    batch = db.session.get(ReminderBatch, batch_id)
+    if batch is None:
+        return {}
+    account = db.session.get(Account, batch.account_id)
+    if batch.state == "queued":
+        selection = batch_selection(account, batch)
+        write_reminders(
+            account,
+            selection.chosen,
+            f"batch:{batch.key}",
+            "batch",
+            batch.group,
+            batch.level,
+            batch_id=batch.id,
+        )
+        batch.skipped = ",".join(f"{reason}:{count}" for reason, count in sorted(selection.reasons().items()))
+        batch.total = db.session.scalar(select(func.count(Reminder.id)).where(Reminder.batch_id == batch.id))
+        batch.state = "running"
+        db.session.commit()
+    ids = db.session.scalars(
+        select(Reminder.id)
+        .where(Reminder.batch_id == batch.id, Reminder.state.in_(("scheduled", "failed")))
+        .where(Reminder.next_attempt_at.is_not(None))
+        .order_by(Reminder.id)
+    ).all()
+    counts: Counter = Counter()
+    for start in range(0, len(ids), dispatch.JOB_BATCH):
+        counts.update(send_batch(ids[start : start + dispatch.JOB_BATCH]))
+    db.session.execute(
+        update(ReminderBatch)
+        .where(ReminderBatch.id == batch.id)
+        .values(state="done", finished_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return dict(counts)
+
+
+@dataclass
+class Progress:
+    batch: ReminderBatch
+    total: int
+    done: int
+    states: Counter
+    left_out: list[tuple[str, int]]
+
+    @property
+    def finished(self) -> bool:
+        return self.batch.state == "done" and self.done >= self.total
+
+
+def batch_progress(batch: ReminderBatch) -> Progress:
+    rows = db.session.execute(
+        select(Reminder.state, func.count(Reminder.id))
+        .where(Reminder.batch_id == batch.id)
+        .group_by(Reminder.state)
+    ).all()
+    states = Counter(dict(rows))
+    total = sum(states.values())
+    done = total - states.get("scheduled", 0) - states.get("sending", 0)
+    left_out = []
+    for part in (batch.skipped or "").split(","):
+        reason, _, count = part.partition(":")
+        if reason and count.isdigit():
+            left_out.append((reason, int(count)))
+    return Progress(batch, total, done, states, left_out)
+
+
+# --- History --------------------------------------------------------------------
+
+
+@dataclass
+class HistoryEntry:
+    at: datetime
+    kind: str  # invoice_sent, reminder, payment, level_changed, event
+    invoice: Invoice | None = None
+    reminder: Reminder | None = None
+    payment: Payment | None = None
+    event: Event | None = None
+    invoices: list = field(default_factory=list)
+
+
+def history(account: Account, client: Client | None = None, invoice: Invoice | None = None):
+    """Invoices sent, reminders (level, channel, date, state), payments and manual level
+    changes of a client or one invoice, newest first."""
+    entries: list[HistoryEntry] = []
+    if invoice is not None:
+        invoice_ids = [invoice.id]
+    else:
+        invoice_ids = list(
+            db.session.scalars(
+                select(Invoice.id).where(Invoice.client_id == client.id, Invoice.account_id == account.id)
+            )
+        )
+    if not invoice_ids:
+        return entries
+    events = db.session.scalars(
+        select(Event)
+        .options(joinedload(Event.invoice))
+        .where(
+            Event.account_id == account.id,
+            Event.invoice_id.in_(invoice_ids),
+            Event.kind.in_(("invoice_sent", "level_changed", "invoice_voided")),
+        )
+    ).all()
+    for event in events:
+        entries.append(HistoryEntry(event.created_at, event.kind, invoice=event.invoice, event=event))
+    payments = db.session.scalars(
+        select(Payment).options(joinedload(Payment.invoice)).where(Payment.invoice_id.in_(invoice_ids))
+    ).all()
+    for payment in payments:
+        entries.append(HistoryEntry(payment.created_at, "payment", invoice=payment.invoice, payment=payment))
+    item_reminders = select(ReminderItem.reminder_id).where(ReminderItem.invoice_id.in_(invoice_ids))
+    reminders = (
+        db.session.scalars(
+            select(Reminder)
+            .options(
+                joinedload(Reminder.items).joinedload(ReminderItem.invoice), joinedload(Reminder.invoice)
+            )
+            .where(
+                Reminder.account_id == account.id,
+                Reminder.kind != "invoice",
+                (Reminder.invoice_id.in_(invoice_ids)) | (Reminder.id.in_(item_reminders)),
+                Reminder.state.not_in(("skipped",)) | (Reminder.reason != "superseded"),
+            )
+        )
+        .unique()
+        .all()
+    )
+    for reminder in reminders:
+        covered = [item.invoice for item in reminder.items] or (
+            [reminder.invoice] if reminder.invoice else []
+        )
+        entries.append(
+            HistoryEntry(
+                reminder.sent_at or reminder.updated_at,
+                "reminder",
+                invoice=covered[0] if len(covered) == 1 else None,
+                reminder=reminder,
+                invoices=covered,
+            )
+        )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries
+
+
+def last_reminder_per_client(account: Account) -> dict[int, datetime]:
+    """For the clients list: when each client was last sent a reminder."""
+    rows = db.session.execute(
+        select(Reminder.client_id, func.max(Reminder.sent_at))
+        .where(Reminder.account_id == account.id, Reminder.kind != "invoice", Reminder.state == "sent")
+        .group_by(Reminder.client_id)
+    ).all()
+    return dict(rows)

@@ -79,6 +79,10 @@ def index():
     if tab not in TABS:
         tab = "all"
     search = request.args.get("q", "").replace("\x00", "")[:100]
+    if tab == "overdue":  # filters, selection and "Send reminder" (issue 5)
+        from .collect import overdue_page
+
+        return overdue_page(search)
     page = db.paginate(
         list_query(current_user, tab, search),
         page=_page_arg(),

@@ -46,6 +46,18 @@
         if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
       });
     });
+
+    // Overdue tab (issue 5): "Select all" checks or clears every invoice of the list.
+    root.querySelectorAll("[data-select-all]").forEach(function (box) {
+      if (!once(box)) return;
+      box.addEventListener("change", function () {
+        var form = box.form;
+        if (!form) return;
+        form.querySelectorAll('input[type=checkbox][name="' + box.dataset.selectAll + '"]').forEach(function (item) {
+          item.checked = box.checked;
+        });
+      });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () { setup(document); });
