@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from app.reminders import planning
 from app.reminders import schedule as rules
 
 from .conftest import PASSWORD
+from .factories import make_account, make_client, make_invoice
 from .livebrowser import DESKTOP, PHONE, LiveServer, app_config, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -272,6 +275,79 @@ def test_invoice_sent_by_email_then_reminded(browser, stack, sink, viewport):
         )
         assert not page.js_errors, page.js_errors
     finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390x844", "1280x800"])
+def test_remind_all_shows_its_progress_then_a_summary(browser, stack, sink, viewport):
+    """Invoices → Remind all → the count → Send: the progress while the worker works, then the summary."""
+    server, env, worker, worker_log = stack
+    assert worker.poll() is None, worker_log.read_text()
+    width = viewport["width"]
+    owner = f"batch-{width}@e2e.test"
+    # The worker's first tick (at its start) is over: the engine leaves these invoices to the batch.
+    deadline = time.monotonic() + 60
+    while "tick: " not in worker_log.read_text():
+        assert time.monotonic() < deadline, worker_log.read_text()
+        time.sleep(0.2)
+    with server.app.app_context():
+        account = make_account(email=owner, timezone="Europe/Paris")
+        today = clock.today(account.timezone)
+        overdue = {"issued_on": today - timedelta(days=40), "due_on": today - timedelta(days=10)}
+        atelier = make_client(account, name="Atelier Nord", email=f"nord-{width}@e2e.test", language="en")
+        bureau = make_client(account, name="Bureau Sud", email=f"sud-{width}@e2e.test", language="en")
+        make_invoice(account, atelier, number=f"B-{width}-1", total_cents=120_00, **overdue)
+        make_invoice(account, atelier, number=f"B-{width}-2", total_cents=80_00, **overdue)
+        make_invoice(account, bureau, number=f"B-{width}-3", total_cents=300_00, **overdue)
+        # Not due yet: left out of "Remind all".
+        make_invoice(
+            account, bureau, number=f"B-{width}-4", issued_on=today, due_on=today + timedelta(days=20)
+        )
+    context, page = new_page(browser, server.url, viewport)
+    stopped = False
+    try:
+        page.goto("/login")
+        page.get_by_label("Email").fill(owner)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.locator("form [type=submit]").first.click()
+        page.wait_for_url("**/today")
+
+        nav(page, "Invoices")
+        page.get_by_role("link", name="Remind all").click()
+        expect(page.get_by_role("heading", name="Remind all")).to_be_visible()
+        expect(page.locator("#batch-form [role=status]")).to_have_text("3 invoices · 2 clients")
+
+        # The worker is paused (SIGSTOP) so that the progress can be seen before the sends.
+        worker.send_signal(signal.SIGSTOP)
+        stopped = True
+        page.get_by_role("button", name="Send the reminders").click()
+        page.wait_for_url(re.compile(r"/collect/batches/\d+$"))
+        progress = page.locator("#batch-progress")
+        expect(progress).to_contain_text("Sending…")
+        expect(progress.locator("progress")).to_be_visible()
+        with page.expect_response(re.compile(r"/collect/batches/\d+/progress$")):
+            pass  # it polls while the batch runs
+        assert sink.to(f"nord-{width}@e2e.test") == []
+
+        worker.send_signal(signal.SIGCONT)
+        stopped = False
+        done = progress.locator("[data-state=done]")
+        expect(done).to_have_text("Done.", timeout=30_000)
+        expect(progress.locator("progress")).to_have_count(0)
+        summary = progress.locator(".facts")
+        expect(summary.locator("div", has_text="Sent")).to_contain_text("3")
+        expect(progress).to_contain_text("Left out")
+        expect(progress.get_by_role("link", name="Back to overdue invoices")).to_be_visible()
+
+        # In the SMTP sink: the two of Atelier Nord, the one of Bureau Sud, nothing more.
+        subjects = "\n".join(f"{m['X-Rcpt-To']} {m['Subject']}" for m in sink.messages)
+        assert len(sink.to(f"nord-{width}@e2e.test")) == 2, subjects
+        (sud,) = sink.to(f"sud-{width}@e2e.test")
+        assert f"B-{width}-3" in sud["Subject"]
+        assert not page.js_errors, page.js_errors
+    finally:
+        if stopped:
+            worker.send_signal(signal.SIGCONT)
         context.close()
 
 
