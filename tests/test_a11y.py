@@ -53,6 +53,12 @@ PAGES = [
     "/settings/templates/level1/email/fr",
     "/imports/",
     "/imports/review",
+    "/collect/batch",
+    "/collect/compose?invoice={overdue}",
+    "/invoices/{overdue}/level",
+    "/invoices/{overdue}/history",
+    "/clients/{client}/remind",
+    "/clients/{client}/history",
 ]
 
 
