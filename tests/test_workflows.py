@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app import invoicing
 from app.extensions import db
-from app.models import Invoice, Reminder, ReminderBatch
+from app.models import Account, Client, Invoice, Reminder, ReminderBatch
 
 from .factories import make_account, make_client, make_invoice
 from .test_engine import run_worker
@@ -288,3 +288,55 @@ def test_history_of_a_client_and_an_invoice(app, client, auth, world, fixed_now,
     assert "Second reminder" in one and "Payment of €40.00" in one and "changed by hand" not in one
     assert client.get(f"/invoices/{world['foreign']}/history").status_code == 404
     assert client.get(f"/clients/{world['foreign_client']}/history").status_code == 404
+
+
+def test_group_reminders_per_client_automatic_steps(app, client, auth, world, fixed_now, sink):
+    """Account option on: A1 (+3 step, level 1) and A9 (+7 step, level 2) of the same
+    client due the same day go as ONE level-2 email; both invoices move to level 2."""
+    from app.reminders.dispatch import tick
+
+    _login(auth, fixed_now)
+    assert client.form("/settings/reminders/grouping", {"group_reminders": "1"}).status_code == 302
+    fixed_now(datetime(2026, 11, 1, 10, tzinfo=PARIS))
+    with app.app_context():
+        account = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
+        a = db.session.get(Client, world["a"])
+        # Mon 14 Dec 2026: +3 of a Friday-11 due date and +7 of a Monday-7 due date.
+        make_invoice(account, a, number="G3", due_on=date(2026, 12, 11), total_cents=10_00)
+        make_invoice(account, a, number="G7", due_on=date(2026, 12, 7), total_cents=20_00)
+        db.session.execute(
+            Invoice.__table__.update()
+            .where(Invoice.id.in_([world[n] for n in ("A1", "A2", "I1", "B1", "P1", "C1")]))
+            .values(status="paid")
+        )
+        db.session.commit()
+    fixed_now(datetime(2026, 12, 14, 9, 5, tzinfo=PARIS))
+    with app.app_context():
+        tick()
+        run_worker(app)
+    (message,) = sink.to("a@example.com")
+    assert message["subject"] == "Second reminder: 2 unpaid invoices"
+    body = message.get_body(("plain",)).get_content()
+    assert "G3" in body and "G7" in body
+    with app.app_context():
+        levels = dict(
+            db.session.execute(
+                select(Invoice.number, Invoice.reminder_level).where(Invoice.number.in_(["G3", "G7"]))
+            ).all()
+        )
+        assert levels == {"G3": 2, "G7": 2}
+        steps = db.session.scalars(
+            select(Reminder).where(Reminder.kind == "step", Reminder.state.not_in(("skipped", "sent")))
+        ).all()
+        assert steps == []
+        grouped = db.session.scalars(select(Reminder).where(Reminder.reason == "grouped")).all()
+        assert sorted((r.invoice.number, r.step_offset) for r in grouped) == [("G3", 3), ("G7", 7)]
+        sent = db.session.scalars(
+            select(Reminder).where(Reminder.state == "sent", Reminder.client_id == world["a"])
+        ).all()
+        assert [(r.kind, r.level) for r in sent] == [("group", 2)]
+        tick()  # a second tick the same day: nothing more
+        run_worker(app)
+    assert len(sink.to("a@example.com")) == 1
+    page = client.get("/settings/reminders").get_data(as_text=True)
+    assert 'name="group_reminders" value="1" checked' in page

@@ -19,6 +19,7 @@ from ..models import Account, Reminder
 from ..urls import external_url
 from . import planning
 from .sending import send_batch
+from .workflows import group_due
 
 QUEUE = "relance"
 JOB_BATCH = 50
@@ -111,6 +112,7 @@ def tick(inline: bool = False) -> TickReport:
     now = clock.now()
     report.lost = planning.sweep_lost(now)
     plan = planning.plan_due(now)
+    group_due(now)  # "Group reminders per client" (issue 5)
     report.planned, report.skipped = plan.scheduled, plan.skipped
     ids = planning.ready_ids(now)
     if inline:

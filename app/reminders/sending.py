@@ -576,7 +576,11 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
     still, gone, why = [], [], "paid"
     for item in reminder.items:
         invoice = item.invoice
-        if invoice.status == "void":
+        blocked = blocking_reason(invoice) if reminder.kind == "group" else None
+        if blocked:  # an automatic reminder, grouped: every rule of an automatic one
+            gone.append(item)
+            why = blocked
+        elif invoice.status == "void":
             gone.append(item)
             why = "void"
         elif invoice.status == "paid" or invoice.balance_cents <= 0:

@@ -33,6 +33,7 @@ REASON_TEXT = {
     "client_dispute": _l("on hold: the client disputes this invoice"),
     "client_promise": _l("on hold: the client promised to pay on a date"),
     "possible_payment": _l("on hold: a bank payment may be for this invoice, review it"),
+    "grouped": _l("sent in one email with the client's other invoices due that day"),
     "superseded": _l("a later reminder was due at the same time (catch-up after a pause)"),
     "due_date_reached": _l("the due date had come: a before-due reminder is never sent late"),
     "refused": _l("the mail server refused it"),

@@ -379,3 +379,104 @@ def last_reminder_per_client(account: Account) -> dict[int, datetime]:
         .group_by(Reminder.client_id)
     ).all()
     return dict(rows)
+
+
+# --- "Group reminders per client" (automatic reminders) -------------------------
+
+
+def group_due(now: datetime | None = None) -> int:
+    """For accounts that group reminders per client: the after-due step reminders
+    ready for one client on the same day become ONE reminder (key: client, step,
+    day — DESIGN.md rule 3) covering their invoices, at the highest of their levels;
+    the step reminders are kept as skipped ("grouped"). Runs in the tick between
+    planning and handing out. Returns the number of grouped reminders written."""
+    now = now or clock.now()
+    rows = db.session.execute(
+        select(Reminder.id, Reminder.account_id, Reminder.client_id, Reminder.step_on, Reminder.step_offset)
+        .join(Account, Account.id == Reminder.account_id)
+        .where(
+            Account.group_reminders.is_(True),
+            Reminder.kind == "step",
+            Reminder.state == "scheduled",
+            Reminder.attempts == 0,
+            Reminder.level > 0,
+            Reminder.next_attempt_at.is_not(None),
+            Reminder.next_attempt_at <= now,
+        )
+        .order_by(Reminder.id)
+    ).all()
+    bundles: dict[tuple, list] = {}
+    for row in rows:
+        bundles.setdefault((row.account_id, row.client_id, row.step_on), []).append(row)
+    written = 0
+    c = Reminder.__table__.c
+    for (account_id, client_id, step_on), members in bundles.items():
+        if len(members) < 2:
+            continue
+        offset = max(member.step_offset for member in members)
+        group_id = db.session.execute(
+            dialect_insert(Reminder.__table__)
+            .values(
+                key=f"group:{client_id}:{offset}:{step_on.isoformat()}",
+                account_id=account_id,
+                client_id=client_id,
+                invoice_id=None,
+                kind="group",
+                channel="email",
+                step_offset=offset,
+                step_on=step_on,
+                level=0,
+                state="scheduled",
+                reason="",
+                recipient="",
+                subject="",
+                body="",
+                attempts=0,
+                next_attempt_at=now,
+                message_id="",
+                last_error="",
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(c.id)
+        ).scalar()
+        if group_id is None:
+            db.session.rollback()
+            continue
+        taken = db.session.execute(
+            update(Reminder.__table__)
+            .where(
+                c.id.in_([member.id for member in members]),
+                c.state == "scheduled",
+                c.attempts == 0,
+            )
+            .values(state="skipped", reason="grouped", next_attempt_at=None, updated_at=now)
+            .returning(c.invoice_id, c.level)
+        ).all()
+        if not taken:
+            db.session.rollback()
+            continue
+        level = max(row_level for _, row_level in taken)
+        invoices = {
+            invoice.id: invoice
+            for invoice in db.session.scalars(select(Invoice).where(Invoice.id.in_([i for i, _ in taken])))
+        }
+        db.session.execute(update(Reminder.__table__).where(c.id == group_id).values(level=level))
+        db.session.execute(
+            ReminderItem.__table__.insert(),
+            [
+                {
+                    "reminder_id": group_id,
+                    "invoice_id": invoice_id,
+                    "level": level,
+                    "balance_cents": invoices[invoice_id].balance_cents,
+                    "currency": invoices[invoice_id].currency,
+                }
+                for invoice_id, _ in taken
+            ],
+        )
+        db.session.commit()
+        written += 1
+    db.session.commit()
+    return written

@@ -543,3 +543,19 @@ def invoice_history(invoice_id):
         entries=workflows.history(current_user, invoice=invoice),
         reason_text=REASON_TEXT,
     )
+
+
+# --- Account option: "Group reminders per client" --------------------------------
+
+
+@bp.route("/settings/reminders/grouping", methods=["POST"])
+@login_required
+def grouping():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    current_user.group_reminders = request.form.get("group_reminders") in ("1", "y", "on")
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        return render_template("collect/_grouping.html", saved=True)
+    flash(_("Reminder settings saved."), "success")
+    return redirect(url_for("reminders.settings"))
