@@ -368,3 +368,4 @@ def test_cli_statement(app, owner, books, tmp_path):
     assert result.exit_code != 0 and "refused for safety" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count(Event.id)).where(Event.kind == "statement_imported")) == 2
+

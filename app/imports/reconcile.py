@@ -3,6 +3,8 @@ a statement that cannot be read entirely (another currency, a bad line) imports 
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from ..extensions import db
 from ..models import Account, Event, ImportFile
 from ..money import N_
@@ -27,7 +29,14 @@ def import_statement(account: Account, import_file: ImportFile) -> parse.Stateme
     if not entries:
         raise ImportRefused(N_("The statement has no lines."))
     db.session.flush()
-    new_ids = parse.store_entries(account, entries, import_file.id)
+    try:
+        new_ids = parse.store_entries(account, entries, import_file.id)
+    except IntegrityError:
+        # The same lines inserted meanwhile by another request (a double submit):
+        # the UNIQUE (account, bank_id) refuses them; the caller rolls back.
+        raise ImportRefused(
+            N_("This statement is being imported by another request: wait a moment and look at the list.")
+        ) from None
     counts = matching.match_lines(account, new_ids)
     report = parse.StatementReport(
         lines=len(entries),
