@@ -369,3 +369,21 @@ def test_cli_statement(app, owner, books, tmp_path):
     with app.app_context():
         assert db.session.scalar(select(func.count(Event.id)).where(Event.kind == "statement_imported")) == 2
 
+
+def test_csv_without_transaction_ids_is_idempotent_by_hash(app, client, books):
+    """No id column: each line is known by a hash of date, amount and text; two equal
+    payments on the same day stay two lines; importing the file again adds nothing."""
+    content = (
+        "Date;Libellé;Montant\n"
+        "21/11/2026;VIR Facture F-2026-101;1 250,00\n"
+        "22/11/2026;VIR SEPA CAFE;12,00\n"
+        "22/11/2026;VIR SEPA CAFE;12,00\n"
+    ).encode()
+    _id, response = import_csv_statement(client, content)
+    assert response.status_code == 302
+    assert counts(app)[:2] == (3, 1)
+    _id, response = import_csv_statement(client, content)
+    assert response.status_code == 302
+    assert "0 new line(s), 3 already known" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert counts(app)[:2] == (3, 1)
+    assert invoice(app, books["F-2026-101"]).paid_cents == 1250_00
