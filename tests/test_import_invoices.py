@@ -331,6 +331,15 @@ def test_oversized_upload_refused(app, client, owner):
     assert "larger than" in response.get_data(as_text=True)
 
 
+def test_upload_above_the_apps_form_limit_is_accepted(app, client, owner):
+    """Imports may be larger than ordinary forms (5 MB): a 6 MB export goes through."""
+    assert app.config["MAX_CONTENT_LENGTH"] < 6 * 1024 * 1024
+    rows = b"X;Y;2026-11-01;1,00\n" * (6 * 1024 * 1024 // 19)
+    response = upload(client, b"number;client;date;amount\n" + rows)
+    assert response.status_code == 302
+    assert "/mapping" in response.headers["Location"]
+
+
 def test_another_accounts_import_is_404(app, client, auth, owner):
     response = upload(client, (FIXTURES / "invoices_bad_rows.csv").read_bytes())
     import_id = import_id_of(response)
