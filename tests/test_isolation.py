@@ -11,7 +11,17 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.invoicing import record_payment
-from app.models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch
+from app.models import (
+    Account,
+    Client,
+    Event,
+    ImportFile,
+    Invoice,
+    Payment,
+    Reminder,
+    ReminderBatch,
+    StatementLine,
+)
 
 from .conftest import PASSWORD
 from .factories import make_account, make_client, make_invoice
@@ -85,6 +95,31 @@ def _world(app):
         db.session.add(reminder)
         batch = ReminderBatch(key=f"isolation-batch-{invoice.id}", account_id=victim.id)
         db.session.add(batch)
+        # Imports (issue 9): an uploaded file waiting for its mapping, a bank line to review.
+        upload = ImportFile(
+            account_id=victim.id,
+            kind="invoices",
+            filename="victim.csv",
+            content=b"number;client;date;amount\nVICTIM-9;Victim Secret Client;2026-11-01;1,00\n",
+            size=60,
+            mapping='{"number": 0, "client": 1, "issued_on": 2, "amount": 3}',
+        )
+        db.session.add(upload)
+        db.session.flush()
+        line = StatementLine(
+            account_id=victim.id,
+            import_id=upload.id,
+            bank_id="victim-line",
+            booked_on=date(2026, 11, 21),
+            amount_cents=90000,
+            currency="EUR",
+            counterparty="Victim Secret Client",
+            state="review",
+            invoice_id=invoice.id,
+            match_reason="amount_only",
+            confidence=40,
+        )
+        db.session.add(line)
         db.session.commit()
 
         attacker = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
@@ -101,6 +136,8 @@ def _world(app):
                 "batch_id": batch.id,
                 "draft_id": draft.id,
                 "account_id": victim.id,
+                "import_id": upload.id,
+                "line_id": line.id,
             },
             "own": {"invoice_id": own_invoice.id, "client_id": own_client.id, "payment_id": own_payment.id},
         }
