@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from flask import render_template
 from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from . import clock, fees, mailer, payment
 from .extensions import db
 from .filters import date_filter, money
-from .models import Account, ClientAnswer, Event, FeeCost, Invoice, RateOverride, Reminder
+from .models import Account, ClientAnswer, Event, FeeCost, Invoice, RateOverride, Reminder, ReminderItem
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,17 @@ def fee_settings(account: Account) -> fees.Settings:
 
 
 def previous_overdue(invoice: Invoice, before: date | None = None) -> tuple[tuple[date, str], ...]:
-    """The overdue reminders of this invoice already sent, as (day, channel)."""
+    """The reminders that covered this invoice after its due date and were sent, as
+    (day, channel): automatic steps and clicked or grouped reminders alike (not the
+    invoice's own email)."""
     if invoice.id is None or invoice.due_on is None:
         return ()
     account = invoice.account
+    covering = select(ReminderItem.reminder_id).where(ReminderItem.invoice_id == invoice.id)
     rows = db.session.execute(
         select(Reminder.sent_at, Reminder.channel).where(
-            Reminder.invoice_id == invoice.id,
-            Reminder.kind == "step",
+            or_(Reminder.invoice_id == invoice.id, Reminder.id.in_(covering)),
+            Reminder.kind != "invoice",
             Reminder.state == "sent",
             Reminder.sent_at.is_not(None),
         )

@@ -12,6 +12,7 @@ from app.urls import external_url
 
 from . import test_engine
 from .conftest import PASSWORD
+from .factories import make_invoice
 from .test_engine import CLIENT, at, tick_and_work
 
 setup = test_engine.setup  # owner (FR IBAN), client Atelier Moreau, F-2026-014 €1,234.56 due 4 Dec 2026
@@ -138,3 +139,27 @@ def test_no_iban_no_qr(app, setup, sink, fixed_now):
     message, text, html = _mail(sink)
     assert _images(message) == [] and "cid:" not in html
     assert "Please pay with the reference F-2026-014." in text
+
+
+def test_a_clicked_reminder_for_one_invoice_carries_the_same_block(app, setup, fixed_now):
+    from app.models import Reminder
+    from app.reminders import sending
+
+    _configure(app, setup, costs=((1, 15_00),))
+    fixed_now(at(2026, 12, 7, 10))
+    with app.app_context():
+        invoice = db.session.get(Invoice, setup["invoice"])
+        reminder = Reminder(
+            key="manual-test", account_id=setup["account"], client_id=setup["client"], kind="manual", level=1
+        )
+        reminder.client = invoice.client
+        rendered = sending.render_items(reminder, [invoice])
+        assert "Fixed recovery compensation: €40.00" in rendered.text
+        assert "Reminder costs: €15.00" in rendered.text
+        assert f"/p/{invoice.public_token}" in rendered.text
+        assert 'src="cid:epc-qr@relance"' in rendered.html
+        assert [cid for cid, *_rest in rendered.inline] == ["epc-qr@relance"]
+        # Two invoices: the usual bank details, no single QR code.
+        other = make_invoice(invoice.account, invoice.client, total_cents=100_00, number="F-2")
+        both = sending.render_items(reminder, [invoice, other])
+        assert both.inline == [] and "Reference: F-2026-014, F-2" in both.text

@@ -181,10 +181,13 @@ def render_items(reminder: Reminder, invoices: list[Invoice], sample: bool = Fal
         }
         single = invoices[0] if len(invoices) == 1 else None
         left = (single.due_on - today).days if single is not None and single.due_on else None
+        if single is not None:  # issue 7: fees, bank details + QR code, the client's page link
+            context.update(invoice=single, **payinfo.reminder_context(single, with_link=not sample))
         return Rendered(
             subject=level_subject(reminder.level, [i.number for i in invoices], left),
             text=render_template("emails/reminder_items.txt", **context),
             html=render_template("emails/reminder_items.html", **context),
+            inline=payinfo.inline_images(context),
         )
 
 
