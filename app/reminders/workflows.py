@@ -348,7 +348,8 @@ def history(account: Account, client: Client | None = None, invoice: Invoice | N
                 Reminder.account_id == account.id,
                 Reminder.kind != "invoice",
                 (Reminder.invoice_id.in_(invoice_ids)) | (Reminder.id.in_(item_reminders)),
-                Reminder.state.not_in(("skipped",)) | (Reminder.reason != "superseded"),
+                # Skipped on purpose (superseded, grouped, too late) never reached anyone.
+                (Reminder.state != "skipped") | (Reminder.reason == "no_email"),
             )
         )
         .unique()
