@@ -55,6 +55,30 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    # SQLite: one step instead of two (this type's conversion, then DateTime's
+    # to text). The planner binds thousands of these values a tick; the generic
+    # chain cost ~2 µs a value. Same text as DateTime stores
+    # ("YYYY-MM-DD HH:MM:SS.ffffff", naive UTC).
+
+    def bind_processor(self, dialect):
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        last = [(None, None)]  # the same moment is often bound many times in a row
+
+        def process(value):
+            if value is None:
+                return None
+            seen, text = last[0]
+            if value is seen:
+                return text
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
+
+        return process
+
 
 def _now():
     return clock.now()

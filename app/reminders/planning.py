@@ -286,9 +286,16 @@ def _plan_batch(now, limit, report) -> int:
         db.session.commit()
         return 0
 
-    schedules: dict[tuple, rules.Schedule] = {}
+    # The step rows these invoices already have: in the steady state every
+    # earlier step of a due invoice is there (sent).
+    existing = _existing_steps([row[0] for row in rows])
+    schedules: dict[tuple, tuple[rules.Schedule, ZoneInfo]] = {}
+    # steps() is pure: invoices with the same due date, sending day and terms
+    # kind have the same steps at ``now`` (the same day's invoices share a few).
+    memo: dict[tuple, list[rules.Step]] = {}
     inserts, next_moments, supersede, expired_holds = [], [], [], []
     todays: dict[str, date] = {}
+    scheduled = skipped = 0
     for row in rows:
         (
             invoice_id,
@@ -328,6 +335,7 @@ def _plan_batch(now, limit, report) -> int:
         if not eligible:
             next_moments.append({"i": invoice_id, "n": None})
             continue
+        hold_ended = False
         if hold_reason:
             today = todays.get(timezone)
             if today is None:
@@ -337,15 +345,30 @@ def _plan_batch(now, limit, report) -> int:
                 next_moments.append({"i": invoice_id, "n": ends})
                 continue
             expired_holds.append(invoice_id)
+            hold_ended = True
         key = (offsets, send_time, timezone, skip_weekends)
-        plan = schedules.get(key)
-        if plan is None:
+        known = schedules.get(key)
+        if known is None:
             hour, minute = (int(p) for p in send_time.split(":"))
-            plan = schedules[key] = rules.Schedule(
-                rules.parse_offsets(offsets), time(hour, minute), timezone, skip_weekends
+            known = schedules[key] = (
+                rules.Schedule(rules.parse_offsets(offsets), time(hour, minute), timezone, skip_weekends),
+                ZoneInfo(timezone),
             )
+        plan, zone = known
         try:
-            planned = rules.steps(rules.InvoiceFacts(due_on, sent_at, terms_days), plan, now)
+            # Everything steps() reads of the invoice: the due date, the sending
+            # day (in the account's zone), the sending moment for 0-day terms.
+            facts_key = (
+                key,
+                due_on,
+                sent_at and sent_at.astimezone(zone).date(),
+                sent_at if terms_days == 0 else None,
+            )
+            planned = memo.get(facts_key)
+            if planned is None:
+                planned = memo[facts_key] = rules.steps(
+                    rules.InvoiceFacts(due_on, sent_at, terms_days), plan, now
+                )
         except (OverflowError, ValueError):
             # A date the calendar cannot carry (an import of year 9999): this invoice
             # gets no automatic reminder, and it must not stop everybody else's.
@@ -369,9 +392,17 @@ def _plan_batch(now, limit, report) -> int:
             else:
                 state = "skipped"
                 reason = "superseded" if step.status == rules.SUPERSEDED else "due_date_reached"
+            if state == "skipped":
+                skipped += 1
+            else:
+                scheduled += 1
+            row_key = step_key(invoice_id, step.offset)
+            if row_key in existing.keys and not hold_ended:
+                # Already decided: inserting it would only meet ON CONFLICT DO NOTHING.
+                continue
             inserts.append(
                 {
-                    "key": step_key(invoice_id, step.offset),
+                    "key": row_key,
                     "account_id": account_id,
                     "client_id": client_id,
                     "invoice_id": invoice_id,
@@ -395,18 +426,17 @@ def _plan_batch(now, limit, report) -> int:
             )
         next_moments.append({"i": invoice_id, "n": upcoming})
 
-    report.scheduled += sum(1 for row in inserts if row["state"] != "skipped")
-    report.skipped += sum(1 for row in inserts if row["state"] == "skipped")
+    report.scheduled += scheduled
+    report.skipped += skipped
     if expired_holds:
         _end_expired_holds(expired_holds, now)
-    if inserts:
-        _write_steps(inserts, dict(supersede), now, report)
-    db.session.execute(
-        update(Invoice.__table__)
-        .where(Invoice.__table__.c.id == db.bindparam("i"))
-        .values(next_reminder_at=db.bindparam("n")),
-        next_moments,
-    )
+        # Their held rows are gone or set aside: read the batch's rows again.
+        existing = _existing_steps([row[0] for row in rows])
+        inserts = [row for row in inserts if row["key"] not in existing.keys]
+    _write_steps(inserts, existing, dict(supersede), now, report)
+    for moment in next_moments:
+        moment["u"] = now
+    db.session.execute(_NEXT_MOMENT, next_moments)
     db.session.commit()
     report.invoices += len(rows)
     return len(rows)
@@ -415,33 +445,56 @@ def _plan_batch(now, limit, report) -> int:
 PENDING_STEP = ("scheduled", "awaiting_approval")
 
 
-def _write_steps(inserts: list[dict], due_offsets: dict[int, int], now: datetime, report: PlanReport) -> None:
-    """Write the batch's step rows and supersede older steps left waiting.
+@dataclass
+class _Existing:
+    keys: set[str]
+    rows: list[tuple]
 
-    One SELECT reads the step rows these invoices already have. In the steady
-    state every earlier step of a due invoice is there (sent): inserting it again
-    would only hit ON CONFLICT DO NOTHING, so it is left out of the INSERT (which
-    keeps ON CONFLICT DO NOTHING for any race). The same rows tell which older
-    steps are still waiting (workers were down): those are superseded by the step
-    now due, with an UPDATE that re-checks their state, as before.
+
+# Statements run every tick, built once (building one cost more than running it).
+_R = Reminder.__table__.c
+_EXISTING = select(
+    _R.id, _R.key, _R.invoice_id, _R.step_offset, _R.state, _R.next_attempt_at.is_not(None)
+).where(_R.invoice_id.in_(db.bindparam("invoice_ids", expanding=True)), _R.kind == "step")
+_NEXT_MOMENT = (
+    update(Invoice.__table__)
+    .where(Invoice.__table__.c.id == db.bindparam("i"))
+    .values(next_reminder_at=db.bindparam("n"), updated_at=db.bindparam("u"))
+)
+_INSERT_STEPS: dict[str, object] = {}
+
+
+def _existing_steps(invoice_ids: list[int]) -> _Existing:
+    """The step rows these invoices already have (one SELECT per batch)."""
+    rows = db.session.execute(_EXISTING, {"invoice_ids": invoice_ids}).all()
+    return _Existing({key for _, key, *_ in rows}, rows)
+
+
+def _write_steps(
+    inserts: list[dict], existing: _Existing, due_offsets: dict[int, int], now: datetime, report: PlanReport
+) -> None:
+    """Write the batch's new step rows and supersede older steps left waiting.
+
+    ``inserts`` leaves out the keys ``existing`` already has (inserting them again
+    would only hit ON CONFLICT DO NOTHING); ON CONFLICT DO NOTHING stays for any
+    race. The same rows tell which older steps are still waiting (workers were
+    down): those are superseded by the step now due, with an UPDATE that
+    re-checks their state, as before.
     """
     c = Reminder.__table__.c
-    invoice_ids = sorted({row["invoice_id"] for row in inserts})
-    existing = db.session.execute(
-        select(c.id, c.key, c.invoice_id, c.step_offset, c.state, c.next_attempt_at.is_not(None)).where(
-            c.invoice_id.in_(invoice_ids), c.kind == "step"
-        )
-    ).all()
-    known = {key for _, key, *_ in existing}
-    fresh = [row for row in inserts if row["key"] not in known]
-    if fresh:
-        statement = (
-            dialect_insert(Reminder.__table__).on_conflict_do_nothing(index_elements=["key"]).returning(c.key)
-        )
-        report.keys.extend(db.session.execute(statement, fresh).scalars().all())
+    if inserts:
+        dialect = db.engine.dialect.name
+        statement = _INSERT_STEPS.get(dialect)
+        if statement is None:
+            statement = _INSERT_STEPS[dialect] = (
+                dialect_insert(Reminder.__table__)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(c.key)
+            )
+        report.keys.extend(db.session.execute(statement, inserts).scalars().all())
     stale = [
         reminder_id
-        for reminder_id, _, invoice_id, offset, state, will_retry in existing
+        for reminder_id, _, invoice_id, offset, state, will_retry in existing.rows
         if (state in PENDING_STEP or (state == "failed" and will_retry))
         and invoice_id in due_offsets
         and offset is not None
