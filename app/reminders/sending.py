@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
@@ -276,8 +277,12 @@ def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: 
     return message
 
 
-def deliver(smtp: smtplib.SMTP, message) -> None:
-    """One SMTP transaction with the outcome classified (see module docstring)."""
+def deliver(smtp: smtplib.SMTP, message, data: bytes | None = None) -> None:
+    """One SMTP transaction with the outcome classified (see module docstring).
+
+    ``data``: the message already serialised (``message.as_bytes()``), so that
+    this can run on a thread without the application context.
+    """
     sender = message.sender[1] if isinstance(message.sender, tuple) else parseaddr(message.sender)[1]
     try:
         smtp.ehlo_or_helo_if_needed()
@@ -297,7 +302,7 @@ def deliver(smtp: smtplib.SMTP, message) -> None:
         _reset(smtp)
         raise
     try:
-        code, reply = smtp.data(message.as_bytes())
+        code, reply = smtp.data(message.as_bytes() if data is None else data)
         if code != 250:  # smtplib only raises for the 354 step; the final answer is ours
             raise smtplib.SMTPDataError(code, reply)
     except smtplib.SMTPDataError as error:
@@ -439,49 +444,118 @@ def send_batch(reminder_ids) -> dict[str, int]:
     Returns counts per outcome.
 
     Every reminder is claimed (conditional UPDATE, committed) before its SMTP
-    exchange begins, as always; its outcome is then written in the same
-    transaction as the claim of the next one: one commit (one fsync) per
-    reminder instead of two.
+    exchange begins, and re-checked and rendered after its claim, as always.
+    The SMTP exchange itself runs on a helper thread: while the mail server
+    answers one reminder, this thread writes the previous outcome together with
+    the claim of the next reminder (one commit, one fsync, per reminder) and
+    renders that next reminder. At most one exchange is in flight, and nothing
+    waits on the mail server with a transaction open. A reminder's outcome is
+    written as soon as its exchange has ended and the next one has started.
     """
     ids = list(reminder_ids)
     counts: dict[str, int] = {}
     connection = Connection()
+    exchange = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
+    in_flight: _InFlight | None = None
+    pending: list[tuple[int, dict]] = []  # outcomes to write with the next claim
+
+    def count(reminder_id: int, outcome: str, record: dict | None) -> None:
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if record is not None:
+            pending.append((reminder_id, record))
+
     try:
         claimed = planning.claim(ids[0]) if ids else False
         for position, reminder_id in enumerate(ids):
-            outcome, record = _send_one(reminder_id, connection, claimed)
-            counts[outcome] = counts.get(outcome, 0) + 1
+            prepared = _prepare(reminder_id, claimed)
+            if in_flight is not None:  # the previous exchange ends
+                done, in_flight = in_flight, None
+                count(done.ready.reminder_id, *_collect(done, connection))
+            if isinstance(prepared, _Ready):
+                try:
+                    smtp = connection.get()
+                except Temporary as error:
+                    count(reminder_id, *_outcome(prepared, connection, error))
+                else:
+                    future = exchange.submit(deliver, smtp, prepared.message, prepared.data)
+                    in_flight = _InFlight(prepared, future)
+            else:
+                count(reminder_id, *prepared)
             following = ids[position + 1] if position + 1 < len(ids) else None
-            claimed = _record_and_claim(reminder_id, record, following)
+            claimed = _record_and_claim(pending, following)
+            pending.clear()
+        if in_flight is not None:
+            done, in_flight = in_flight, None
+            count(done.ready.reminder_id, *_collect(done, connection))
+            _record_and_claim(pending, None)
+            pending.clear()
+    except BaseException:
+        # Whatever failed, the outcomes known so far (and that of the exchange
+        # in flight) are written before the error goes up.
+        db.session.rollback()
+        if in_flight is not None:
+            try:
+                count(in_flight.ready.reminder_id, *_collect(in_flight, connection))
+            except Exception:
+                log.exception("reminder %s: outcome lost", in_flight.ready.reminder_id)
+        if pending:
+            try:
+                _record_and_claim(pending, None)
+            except Exception:
+                db.session.rollback()
+                log.exception("outcomes of reminders %s not written", [i for i, _ in pending])
+        raise
     finally:
+        exchange.shutdown(wait=True)
         connection.close()
     return counts
 
 
-def _record_and_claim(reminder_id: int, record: dict | None, following: int | None) -> bool:
-    """Write a reminder's outcome and claim the next reminder, in one transaction."""
-    if record is not None:
-        _finish(reminder_id, commit=False, **record)
-    if following is None:
-        db.session.commit()
-        return False
-    try:
-        claimed = planning.claim(following, commit=False)
-        db.session.commit()
-    except Exception:
-        # The next claim must never cost an outcome: write it on its own, then fail.
-        db.session.rollback()
-        if record is not None:
-            _finish(reminder_id, **record)
-        raise
+def _record_and_claim(records: list[tuple[int, dict]], following: int | None) -> bool:
+    """Write outcomes and claim the next reminder, in one transaction.
+
+    If the claim fails, nothing is written and the error goes up: the caller
+    writes the outcomes on their own.
+    """
+    for reminder_id, record in records:
+        values = dict(record)
+        levels = values.pop("_levels", None)
+        if levels is not None:
+            _record_levels(reminder_id, *levels)
+        _finish(reminder_id, commit=False, **values)
+    claimed = planning.claim(following, commit=False) if following is not None else False
+    db.session.commit()
     return claimed
 
 
-def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[str, dict | None]:
-    """Re-check, render and send one claimed reminder.
+@dataclass
+class _Ready:
+    """A claimed reminder, re-checked and rendered: what its SMTP exchange needs."""
 
-    Returns the outcome and the values that record it, which the caller writes
-    (None when they are already written).
+    reminder_id: int
+    attempts: int
+    kind: str
+    invoice_id: int | None
+    msg_id: str
+    recipient: str
+    subject: str
+    message: object
+    data: bytes
+    level: int = 0
+    covered: list = field(default_factory=list)
+
+
+@dataclass
+class _InFlight:
+    ready: _Ready
+    future: Future
+
+
+def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None]:
+    """Re-check and render one claimed reminder.
+
+    Returns what to send, or the outcome and the values that record it (which
+    the caller writes) when there is nothing to send.
     """
     if not claimed:
         return "not_claimed", None
@@ -500,22 +574,56 @@ def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[
     msg_id = message_id(reminder)
     rendered = render_reminder(reminder)
     message = build_message(rendered, recipient, account, msg_id)
-    kind, invoice_id, level = reminder.kind, invoice.id if invoice else None, reminder.level
     covered = [(i.id, i.balance_cents, i.currency) for i in covered_invoices(reminder)]
-    db.session.commit()  # hold no transaction (no SQLite lock) during the SMTP exchange
+    ready = _Ready(
+        reminder_id,
+        reminder.attempts,
+        reminder.kind,
+        invoice.id if invoice else None,
+        msg_id,
+        recipient,
+        rendered.subject,
+        message,
+        b"",
+        reminder.level,
+        covered,
+    )
+    db.session.commit()  # hold no transaction (no SQLite lock) while waiting on SMTP
     try:
-        deliver(connection.get(), message)
-    except Temporary as error:
+        ready.data = message.as_bytes()
+    except UnicodeEncodeError as error:  # an address SMTP cannot carry: as deliver() says
+        return "failed", {
+            "state": "failed",
+            "reason": "refused",
+            "next_attempt_at": None,
+            "last_error": f"address not deliverable: {error}"[:500],
+        }
+    return ready
+
+
+def _collect(in_flight: _InFlight, connection: Connection) -> tuple[str, dict | None]:
+    """Wait for an exchange to end; its outcome (see _outcome)."""
+    try:
+        in_flight.future.result()
+    except (Temporary, Permanent, Uncertain) as error:
+        return _outcome(in_flight.ready, connection, error)
+    return _outcome(in_flight.ready, connection, None)
+
+
+def _outcome(ready: _Ready, connection: Connection, error: Exception | None) -> tuple[str, dict | None]:
+    """The outcome of a send and the values that record it (None when already
+    written: the invoice's own email marks the invoice sent at once)."""
+    if isinstance(error, Temporary):
         connection.drop()
-        return _temporary(reminder, str(error))
-    except Permanent as error:
+        return _temporary(ready.attempts, str(error))
+    if isinstance(error, Permanent):
         return "failed", {
             "state": "failed",
             "reason": "refused",
             "next_attempt_at": None,
             "last_error": str(error)[:500],
         }
-    except Uncertain as error:
+    if isinstance(error, Uncertain):
         connection.drop()
         return "unknown", {
             "state": "unknown",
@@ -528,16 +636,17 @@ def _send_one(reminder_id: int, connection: Connection, claimed: bool) -> tuple[
         "state": "sent",
         "reason": "",
         "sent_at": now,
-        "message_id": msg_id,
-        "recipient": recipient,
-        "subject": rendered.subject[:300],
+        "message_id": ready.msg_id,
+        "recipient": ready.recipient,
+        "subject": ready.subject[:300],
         "next_attempt_at": None,
     }
-    if kind != "invoice":
-        _record_levels(reminder_id, kind, level, covered)
+    if ready.kind != "invoice":
+        # Written with the outcome, in the transaction that records it.
+        sent["_levels"] = (ready.kind, ready.level, ready.covered)
         return "sent", sent
-    _finish(reminder_id, **sent)
-    invoice = db.session.get(Invoice, invoice_id)
+    _finish(ready.reminder_id, **sent)
+    invoice = db.session.get(Invoice, ready.invoice_id)
     invoicing.mark_sent(invoice, "email_relance", now)
     planning.replan(invoice)
     db.session.commit()
@@ -603,8 +712,8 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
     return None
 
 
-def _temporary(reminder: Reminder, error: str) -> tuple[str, dict]:
-    delay = planning.retry_delay(reminder.attempts)
+def _temporary(attempts: int, error: str) -> tuple[str, dict]:
+    delay = planning.retry_delay(attempts)
     if delay is None:
         return "failed", {
             "state": "failed",
