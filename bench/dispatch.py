@@ -137,9 +137,14 @@ class SinkProcess:
 # --------------------------------------------------------------------------- data
 
 
-def build(app, rounds: int, per_round: int) -> list[list[int]]:
+def build(app, rounds: int, per_round: int, iban: bool = False) -> list[list[int]]:
     """One account, a few clients, ``rounds * per_round`` due invoices with one
-    scheduled reminder each (the due-date step). Returns reminder ids per round."""
+    scheduled reminder each (the due-date step). Returns reminder ids per round.
+
+    Without ``iban`` the account has no bank account: its reminders are HTML +
+    text with no attachment, as the benchmark is defined. With it, every
+    reminder also carries the EPC QR code of its transfer (an inline PNG made
+    for that invoice's amount and reference: issue 7)."""
     from sqlalchemy import insert, select
 
     from app.extensions import db
@@ -159,8 +164,8 @@ def build(app, rounds: int, per_round: int) -> list[list[int]]:
                         "password_hash": "x",
                         "business_name": "Atelier Lumière",
                         "address": "12 rue des Lilas\n75011 Paris",
-                        "iban": "FR7630006000011234567890189",
-                        "bic": "AGRIFRPP",
+                        "iban": "FR7630006000011234567890189" if iban else "",
+                        "bic": "AGRIFRPP" if iban else "",
                     }
                 ],
             )
@@ -346,6 +351,11 @@ def main() -> None:
         help="parse: the app's MailSink, parsing and keeping every message (default); "
         "count: an aiosmtpd handler that only counts",
     )
+    parser.add_argument(
+        "--iban",
+        action="store_true",
+        help="give the account an IBAN: every reminder then carries an EPC QR code (inline PNG)",
+    )
     parser.add_argument("--serve-sink", choices=("parse", "count"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sink:
@@ -374,7 +384,7 @@ def main() -> None:
                 "MAIL_DEFAULT_SENDER": "Relance <no-reply@relance.test>",
             }
         )
-        rounds = build(app, args.repeat, args.reminders)
+        rounds = build(app, args.repeat, args.reminders, iban=args.iban)
         text, html, subject, number = sample_bodies(app)
         print(
             f"{args.reminders:,} reminders a round, {args.repeat} rounds, "

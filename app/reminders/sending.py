@@ -26,7 +26,7 @@ from .. import clock, invoicing, mailer, payinfo
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
-from . import planning
+from . import planning, wire
 from .eligibility import blocking_reason
 from .levels import level_name
 
@@ -590,7 +590,7 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
     )
     db.session.commit()  # hold no transaction (no SQLite lock) while waiting on SMTP
     try:
-        ready.data = message.as_bytes()
+        ready.data = wire.to_bytes(message) or message.as_bytes()
     except UnicodeEncodeError as error:  # an address SMTP cannot carry: as deliver() says
         return "failed", {
             "state": "failed",
