@@ -72,6 +72,7 @@ SCREENS = [
     ("reminders", "/settings/reminders", False),
     ("templates", "/settings/templates", False),
     ("imports", "/imports/", False),
+    ("remind-all", "/collect/batch", False),
     ("send-email", "/invoices/{partial_invoice}/email", False),
     ("templates", "/settings/templates", False),
     ("template-edit", "/settings/templates/level4/letter/fr", False),
