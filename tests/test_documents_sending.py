@@ -10,8 +10,9 @@ from datetime import date
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from app import invoicing
 from app.documents.outgoing import reminder_email
 from app.extensions import db
 from app.models import Account, Client, Invoice, PdfCache
@@ -45,18 +46,31 @@ def pdfs_of(message) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_reminder_carries_the_invoice_pdf_stamped_only_when_overdue(app, setup, sink, fixed_now):
-    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))  # D-3
+def test_an_overdue_reminder_carries_the_stamped_invoice_pdf_from_the_cache(app, setup, sink, fixed_now):
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))  # D-3: a friendly nudge, no PDF
     tick_and_work(app, fixed_now, at(2026, 12, 7, 9, 5))  # D+3
-    before, after = sink.to(CLIENT)
-    ((name, text),) = pdfs_of(before)
-    assert name == "invoice-F-2026-014.pdf"
-    assert "F-2026-014" in text and "REMINDER" not in text
-    ((name, text),) = pdfs_of(after)
+    tick_and_work(app, fixed_now, at(2026, 12, 11, 9, 5))  # D+7
+    before, first, second = sink.to(CLIENT)
+    assert pdfs_of(before) == []
+    ((name, text),) = pdfs_of(first)
     assert name == "reminder-F-2026-014.pdf"
-    assert "REMINDER" in text and "€1,234.56" in text
+    assert "REMINDER" in text and "€1,234.56" in text and "Atelier Moreau" in text
+    assert pdfs_of(second) == [(name, text)]  # the same state: the cached PDF
     with app.app_context():
-        assert db.session.scalar(select(func.count(PdfCache.id))) == 2  # plain and stamped, cached
+        (row,) = db.session.scalars(select(PdfCache)).all()
+        made_at = row.created_at
+        invoicing.record_payment(
+            db.session.get(Invoice, setup["invoice"]), 234_56, date(2026, 12, 12), "transfer"
+        )
+        db.session.commit()
+    tick_and_work(app, fixed_now, at(2026, 12, 14, 9, 5))
+    with app.app_context():
+        from app.documents.outgoing import attachments
+
+        ((_, _, data),) = attachments([db.session.get(Invoice, setup["invoice"])], 1)
+        assert "€1,000.00" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+        (row,) = db.session.scalars(select(PdfCache)).all()  # refreshed in place
+        assert row.created_at > made_at
 
 
 def test_the_owners_text_is_what_the_client_and_the_preview_get(app, setup, sink, client, auth, fixed_now):

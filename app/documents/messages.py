@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import clock
@@ -207,14 +208,21 @@ def context_for(
     }
 
 
-def render_source(subject: str, body: str, context: dict) -> tuple[str, str, str]:
-    """(subject, text, html) of a template source; raises TemplateProblem."""
+def render_source(subject: str, body: str, context: dict, payment=None) -> tuple[str, str, str]:
+    """(subject, text, html) of a template source; raises TemplateProblem.
+
+    ``payment`` = (text, html) replaces ``{{ payment_details }}`` in the email's two
+    parts by the full payment block (bank details, QR code, fees, the client's page)."""
     allowed = set(PLACEHOLDERS)
     sandbox.check(subject, allowed)
     sandbox.check(body, allowed)
     rendered_subject = " ".join(sandbox.render(subject, context).split())[:300]
-    text = sandbox.render(body, context)
-    html = sandbox.paragraphs(sandbox.render(body, context, html=True))
+    text_context, html_context = context, context
+    if payment is not None:
+        text_context = {**context, "payment_details": payment[0]}
+        html_context = {**context, "payment_details": Markup(payment[1])}
+    text = sandbox.render(body, text_context)
+    html = sandbox.paragraphs(sandbox.render(body, html_context, html=True))
     return rendered_subject, text, html
 
 
@@ -228,6 +236,7 @@ def render_message(
     today: date | None = None,
     override: tuple[str, str] | None = None,
     level: int | None = None,
+    payment=None,
 ) -> Message:
     """Render the message of ``kind`` for these invoices in the client's language
     (or ``language``). ``override`` = (subject, body) renders an unsaved text (the
@@ -243,7 +252,9 @@ def render_message(
         if level is None:
             level = int(kind[-1]) if kind.startswith("level") else 0
         context = context_for(account, client, invoices, today, level)
-        rendered = render_source(subject, body, context)
+        if callable(payment):
+            payment = payment()
+        rendered = render_source(subject, body, context, payment)
     return Message(*rendered, language=language, kind=kind, channel=channel)
 
 

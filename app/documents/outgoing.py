@@ -10,11 +10,14 @@ real send all render the same way.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from flask import render_template
 from flask_babel import force_locale
 
+from .. import payinfo
+from ..extensions import db
 from ..models import Account, Client, Invoice
 from . import defaults, pdf
 from .messages import kind_for_step, render_message, text_language
@@ -28,7 +31,18 @@ class Email:
     subject: str
     text: str
     html: str
-    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # (Content-ID, filename, content type, bytes) shown inside the HTML (the QR code).
+    inline: list = field(default_factory=list)
+
+
+def payment_block(invoice: Invoice, account: Account, sample: bool, with_link: bool):
+    """The payment block of a one-invoice email (bank details, QR code, the fees the
+    law allows, the client's page) as (text, html, inline images), in the current locale."""
+    context = {"invoice": invoice, "account": account, "client": invoice.client}
+    context.update(payinfo.reminder_context(invoice, with_link=with_link and not sample))
+    text = render_template("emails/_pay.txt", **context).strip("\n")
+    html = re.sub(r"\n\s*\n", "\n", render_template("emails/_pay.html", **context)).strip()
+    return text, html, payinfo.inline_images(context)
 
 
 def kind_for(invoices: list[Invoice], left: int | None, level: int | None, grouped: bool = False) -> str:
@@ -48,13 +62,27 @@ def reminder_email(
     kind: str,
     sample: bool = False,
     today=None,
+    with_link: bool = True,
+    level: int | None = None,
 ) -> Email:
     """The email of a reminder in the client's language (or the account's when the
     account has no texts in it). An owner's text that cannot render with these
     invoices (it rendered when saved, but the data differ) gives way to the built-in
     text, so the client still gets a correct message."""
+    inline: list = []
+
+    def payment():
+        # Only for one invoice: the block names its reference, QR code and fees.
+        if len(invoices) != 1:
+            return None
+        text, html, images = payment_block(invoices[0], account, sample, with_link)
+        inline[:] = images
+        return text, html
+
     try:
-        message = render_message(account, client, invoices, kind, "email", today=today)
+        message = render_message(
+            account, client, invoices, kind, "email", today=today, payment=payment, level=level
+        )
     except TemplateProblem as problem:
         log.warning("template %s of account %s does not render: %s", kind, account.id, problem.message)
         language = text_language(client.language, account)
@@ -68,21 +96,55 @@ def reminder_email(
             language=message_language,
             today=today,
             override=defaults.default(kind, "email", message_language),
+            payment=payment,
+            level=level,
         )
     locale = message.language if message.language in defaults.LANGUAGES else account.language
     with force_locale(locale):
         html = render_template("emails/reminder_text.html", body=message.html, account=account, sample=sample)
         text = render_template("emails/reminder_text.txt", body=message.text, sample=sample)
-    return Email(subject=message.subject, text=text, html=html)
+    return Email(subject=message.subject, text=text, html=html, inline=inline)
+
+
+MAX_ATTACHED = 10
+
+
+def prepare_for(kind: str, invoices: list[Invoice], level: int | None, today) -> list[pdf.Pending]:
+    """The PDFs a message carries, read in the current transaction: the invoice's own
+    email the plain invoice; a reminder the stamped copy of each overdue invoice it
+    covers (at its level, 1 at least). A reminder before or on the due date carries
+    none: the client has the invoice, and a burst of friendly nudges must not wait
+    for a thousand PDFs to be drawn."""
+    if kind == "invoice":
+        return prepare_attachments(invoices[:1], 0)
+    overdue = [i for i in invoices if i.due_on is not None and i.due_on < today and i.balance_cents > 0]
+    return prepare_attachments(overdue[:MAX_ATTACHED], max(level or 1, 1))
+
+
+def prepare_attachments(invoices: list[Invoice], level: int | None) -> list[pdf.Pending]:
+    """The PDF of each invoice, stamped for ``level`` when overdue: read from the
+    cache, or its HTML made ready, inside the current transaction (fast)."""
+    if level is None:
+        return []
+    return [pdf.prepare(invoice, level or None) for invoice in invoices if invoice.id is not None]
+
+
+def finish_attachments(pending: list[pdf.Pending]) -> list[tuple[str, str, bytes]]:
+    """Turn what was not cached into PDFs — call it with no transaction open — and
+    keep them in the cache (one short transaction). Returns the files to attach."""
+    files, fresh = [], []
+    for item in pending:
+        was_cached = item.data is not None
+        files.append((item.filename, "application/pdf", item.finish()))
+        if not was_cached:
+            fresh.append(item)
+    if fresh:
+        for item in fresh:
+            pdf.store(item.invoice_id, item.variant, item.digest, item.data)
+        db.session.commit()
+    return files
 
 
 def attachments(invoices: list[Invoice], level: int | None) -> list[tuple[str, str, bytes]]:
-    """The PDF of each invoice, stamped for ``level`` when overdue (from the cache)."""
-    files = []
-    for invoice in invoices:
-        if invoice.id is None:  # a preview's sample invoice
-            continue
-        data = pdf.invoice_pdf(invoice, level=level)
-        stamped = bool(level) and pdf.stamp_for(invoice, level) is not None
-        files.append((pdf.pdf_filename(invoice, stamped), "application/pdf", data))
-    return files
+    """The PDFs of these invoices in one go (previews, letters: not the send path)."""
+    return finish_attachments(prepare_attachments(invoices, level))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -150,25 +151,75 @@ def _cached(invoice: Invoice, variant: str, facts: dict, make) -> bytes:
     )
     if row is not None and row.state_hash == digest:
         return row.pdf
-    pdf = make()
-    if row is None:
-        row = PdfCache(invoice_id=invoice.id, variant=variant)
-        db.session.add(row)
-    row.state_hash, row.pdf, row.created_at = digest, pdf, clock.now()
-    db.session.flush()
-    return pdf
+    data = make()
+    store(invoice.id, variant, digest, data)
+    return data
+
+
+def store(invoice_id: int, variant: str, digest: str, data: bytes) -> None:
+    """Keep a rendered PDF (an upsert: two workers may render the same one)."""
+    from ..reminders.planning import dialect_insert
+
+    statement = dialect_insert(PdfCache.__table__).values(
+        invoice_id=invoice_id, variant=variant, state_hash=digest, pdf=data, created_at=clock.now()
+    )
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["invoice_id", "variant"],
+            set_={"state_hash": digest, "pdf": data, "created_at": clock.now()},
+        )
+    )
+
+
+@dataclass
+class Pending:
+    """An invoice PDF to attach: the cached bytes, or the HTML to turn into a PDF
+    outside any database transaction (WeasyPrint takes a while; SQLite's write lock
+    must not wait for it)."""
+
+    invoice_id: int
+    variant: str
+    digest: str
+    filename: str
+    data: bytes | None = None
+    html: str | None = None
+
+    def finish(self) -> bytes:
+        """The PDF bytes (rendered now when they were not cached); no database access."""
+        if self.data is None:
+            self.data = html_to_pdf(self.html)
+        return self.data
+
+
+def prepare(invoice: Invoice, level: int | None = None, now=None) -> Pending:
+    """What to attach for this invoice, read in the current transaction (fast)."""
+    stamp = stamp_for(invoice, level, now) if level else None
+    facts = _facts(invoice, stamp)
+    variant = f"{facts['language']}:{stamp or 'plain'}"
+    digest = state_hash(facts)
+    row = db.session.execute(
+        select(PdfCache.state_hash, PdfCache.pdf).where(
+            PdfCache.invoice_id == invoice.id, PdfCache.variant == variant
+        )
+    ).first()
+    pending = Pending(invoice.id, variant, digest, pdf_filename(invoice, stamp is not None))
+    if row is not None and row.state_hash == digest:
+        pending.data = row.pdf
+    else:
+        pending.html = invoice_html(invoice, stamp)
+    return pending
 
 
 def invoice_pdf(invoice: Invoice, level: int | None = None, now=None) -> bytes:
     """The invoice PDF, stamped for a reminder of ``level`` when it is overdue.
 
     Read from the cache when nothing printed has changed; rendered (and cached,
-    flushed in the caller's transaction) otherwise."""
+    in the caller's transaction) otherwise."""
     stamp = stamp_for(invoice, level, now) if level else None
-    facts = _facts(invoice, stamp)
-    variant = f"{facts['language']}:{stamp or 'plain'}"
     if invoice.id is None:
         return html_to_pdf(invoice_html(invoice, stamp))
+    facts = _facts(invoice, stamp)
+    variant = f"{facts['language']}:{stamp or 'plain'}"
     return _cached(invoice, variant, facts, lambda: html_to_pdf(invoice_html(invoice, stamp)))
 
 

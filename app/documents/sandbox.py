@@ -262,11 +262,18 @@ def render(source: str, context: dict, html: bool = False) -> str:
 
 
 def paragraphs(html_text: str) -> Markup:
-    """Escaped body text to HTML paragraphs (blank line = new paragraph)."""
+    """Escaped body text to HTML paragraphs (blank line = new paragraph). A part that
+    already is an HTML block (the payment block) is kept as it is."""
     parts = [p.strip("\n") for p in str(html_text).replace("\r\n", "\n").split("\n\n")]
-    return Markup("").join(
-        Markup("<p>{}</p>\n").format(Markup(p.replace("\n", "<br>\n"))) for p in parts if p.strip()
-    )
+    out = []
+    for part in parts:
+        if not part.strip():
+            continue
+        if part.lstrip().startswith(("<table", "<p", "<div")):
+            out.append(Markup(part) + Markup("\n"))
+        else:
+            out.append(Markup("<p>{}</p>\n").format(Markup(part.replace("\n", "<br>\n"))))
+    return Markup("").join(out)
 
 
 __all__ = ["TemplateProblem", "check", "render", "paragraphs", "escape"]

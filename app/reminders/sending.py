@@ -22,7 +22,8 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from .. import clock, invoicing, mailer, payinfo
+from .. import clock, invoicing, mailer
+from ..documents import outgoing
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
@@ -52,6 +53,8 @@ class Rendered:
     html: str
     # (Content-ID, filename, content type, bytes) shown inside the HTML (the QR code).
     inline: list = field(default_factory=list)
+    # (filename, content type, bytes): the invoice PDF, stamped when overdue (issue 6).
+    attachments: list = field(default_factory=list)
 
 
 def language_of(client: Client, account: Account) -> str:
@@ -90,32 +93,27 @@ def render_step(
     due_on=None,
     level: int = 0,
 ) -> Rendered:
-    """The email of an automatic reminder, in the client's language.
+    """The email of an automatic reminder: the owner's text for its kind (before the
+    due date, on it, or its level) in the client's language, rendered in the sandbox
+    exactly as the Templates editor previews it (app/documents).
 
     ``left`` is the number of days until the due date (negative when overdue);
     previews pass the ``due_on`` that matches it.
     """
-    with force_locale(language_of(client, account)):
-        context = {
-            "due_on": due_on or invoice.due_on,
-            "invoice": invoice,
-            "client": client,
-            "account": account,
-            "left": left,
-            "balance": money(invoice.balance_cents, invoice.currency),
-            "total": money(invoice.total_cents, invoice.currency),
-            "paid": money(invoice.paid_cents, invoice.currency) if invoice.paid_cents else "",
-            "sample": sample,
-            "level": level if left < 0 else 0,
-        }
-        # Issue 7: fees the law allows, bank details + QR code, the client's page link.
-        context.update(payinfo.reminder_context(invoice, with_link=not sample and due_on is None))
-        return Rendered(
-            subject=level_subject(context["level"], [invoice.number], left),
-            text=render_template("emails/reminder.txt", **context),
-            html=render_template("emails/reminder.html", **context),
-            inline=payinfo.inline_images(context),
-        )
+    today = None
+    if due_on is not None and invoice.due_on is not None:
+        today = invoice.due_on - timedelta(days=left)  # a preview: as if on that day
+    email = outgoing.reminder_email(
+        account,
+        client,
+        [invoice],
+        outgoing.kind_for([invoice], left, level if left < 0 else None),
+        sample=sample,
+        today=today,
+        with_link=not sample and due_on is None,
+        level=level if left < 0 else 0,
+    )
+    return Rendered(subject=email.subject, text=email.text, html=email.html, inline=email.inline)
 
 
 def level_subject(level: int, numbers: list[str], left: int | None) -> str:
@@ -154,42 +152,23 @@ def account_of(reminder: Reminder) -> Account:
 
 
 def render_items(reminder: Reminder, invoices: list[Invoice], sample: bool = False) -> Rendered:
-    """The email of a reminder covering one or more invoices, at the reminder's level."""
+    """The email of a reminder covering one or more invoices, at the reminder's level:
+    the owner's grouped text (or the level's text for one invoice), app/documents."""
     client = reminder.client
     account = account_of(reminder)
     today = clock.today(account.timezone)
-    with force_locale(language_of(client, account)):
-        rows = [
-            {
-                "invoice": invoice,
-                "balance": money(invoice.balance_cents, invoice.currency),
-                "late": (today - invoice.due_on).days if invoice.due_on else None,
-            }
-            for invoice in invoices
-        ]
-        totals: dict[str, int] = {}
-        for invoice in invoices:
-            totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.balance_cents
-        context = {
-            "reminder": reminder,
-            "rows": rows,
-            "client": client,
-            "account": account,
-            "level": reminder.level,
-            "level_title": level_name(max(reminder.level, 1)),
-            "totals": [money(cents, currency) for currency, cents in sorted(totals.items())],
-            "sample": sample,
-        }
-        single = invoices[0] if len(invoices) == 1 else None
-        left = (single.due_on - today).days if single is not None and single.due_on else None
-        if single is not None:  # issue 7: fees, bank details + QR code, the client's page link
-            context.update(invoice=single, **payinfo.reminder_context(single, with_link=not sample))
-        return Rendered(
-            subject=level_subject(reminder.level, [i.number for i in invoices], left),
-            text=render_template("emails/reminder_items.txt", **context),
-            html=render_template("emails/reminder_items.html", **context),
-            inline=payinfo.inline_images(context),
-        )
+    single = invoices[0] if len(invoices) == 1 else None
+    left = (single.due_on - today).days if single is not None and single.due_on else None
+    email = outgoing.reminder_email(
+        account,
+        client,
+        invoices,
+        outgoing.kind_for(invoices, left, reminder.level),
+        sample=sample,
+        with_link=not sample,
+        level=reminder.level,
+    )
+    return Rendered(subject=email.subject, text=email.text, html=email.html, inline=email.inline)
 
 
 def covered_invoices(reminder: Reminder) -> list[Invoice]:
@@ -274,6 +253,8 @@ def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: 
     message.sender = sender_for(account)
     for cid, filename, content_type, data in getattr(rendered, "inline", ()):
         message.attach(filename, content_type, data, "inline", headers={"Content-ID": f"<{cid}>"})
+    for filename, content_type, data in getattr(rendered, "attachments", ()):
+        message.attach(filename, content_type, data)
     return message
 
 
@@ -573,6 +554,12 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
         recipient = reminder.client.email
     msg_id = message_id(reminder)
     rendered = render_reminder(reminder)
+    # The invoice PDF (issue 6): the invoice email carries it, a reminder the stamped
+    # copy of each overdue invoice it covers; from the cache, or rendered below with
+    # no transaction open.
+    pdfs = outgoing.prepare_for(
+        reminder.kind, covered_invoices(reminder), reminder.level, clock.today(account.timezone)
+    )
     message = build_message(rendered, recipient, account, msg_id)
     covered = [(i.id, i.balance_cents, i.currency) for i in covered_invoices(reminder)]
     ready = _Ready(
@@ -589,6 +576,8 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
         covered,
     )
     db.session.commit()  # hold no transaction (no SQLite lock) while waiting on SMTP
+    for filename, content_type, data in outgoing.finish_attachments(pdfs):  # no transaction open
+        message.attach(filename, content_type, data)
     try:
         ready.data = wire.to_bytes(message) or message.as_bytes()
     except UnicodeEncodeError as error:  # an address SMTP cannot carry: as deliver() says
