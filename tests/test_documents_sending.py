@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from app import invoicing
-from app.documents.outgoing import reminder_email
+from app.documents.outgoing import attachments, reminder_email
 from app.extensions import db
 from app.models import Account, Client, Invoice, PdfCache
 
@@ -55,22 +55,28 @@ def test_an_overdue_reminder_carries_the_stamped_invoice_pdf_from_the_cache(app,
     ((name, text),) = pdfs_of(first)
     assert name == "reminder-F-2026-014.pdf"
     assert "REMINDER" in text and "€1,234.56" in text and "Atelier Moreau" in text
-    assert pdfs_of(second) == [(name, text)]  # the same state: the cached PDF
+    ((name, text),) = pdfs_of(second)  # D+7 is level 2
+    assert name == "reminder-F-2026-014.pdf" and "SECOND REMINDER" in text
     with app.app_context():
-        (row,) = db.session.scalars(select(PdfCache)).all()
-        made_at = row.created_at
+        rows = db.session.scalars(select(PdfCache).order_by(PdfCache.id)).all()
+        assert [row.variant for row in rows] == ["en:REMINDER", "en:SECOND REMINDER"]
+        made_at = rows[1].created_at
+        digest = rows[1].state_hash
         invoicing.record_payment(
             db.session.get(Invoice, setup["invoice"]), 234_56, date(2026, 12, 12), "transfer"
         )
         db.session.commit()
-    tick_and_work(app, fixed_now, at(2026, 12, 14, 9, 5))
+    fixed_now(at(2026, 12, 14, 9, 5))
     with app.app_context():
-        from app.documents.outgoing import attachments
-
-        ((_, _, data),) = attachments([db.session.get(Invoice, setup["invoice"])], 1)
+        ((_, _, data),) = attachments([db.session.get(Invoice, setup["invoice"])], 2)
+        db.session.commit()
         assert "€1,000.00" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
-        (row,) = db.session.scalars(select(PdfCache)).all()  # refreshed in place
-        assert row.created_at > made_at
+        rows = db.session.scalars(select(PdfCache).order_by(PdfCache.id)).all()
+        assert len(rows) == 2 and rows[1].created_at > made_at and rows[1].state_hash != digest
+        # the same state again: read back, not redrawn
+        fixed_now(at(2026, 12, 14, 10, 5))
+        assert attachments([db.session.get(Invoice, setup["invoice"])], 2)[0][2] == data
+        assert db.session.get(PdfCache, rows[1].id).created_at == rows[1].created_at
 
 
 def test_the_owners_text_is_what_the_client_and_the_preview_get(app, setup, sink, client, auth, fixed_now):

@@ -121,7 +121,7 @@ Veuillez agréer, Madame, Monsieur, nos salutations distinguées.
         "{{ level_title }} : {{ invoices|length }} factures impayées",
         """Bonjour {{ client_name }},
 
-Sauf erreur de notre part, les factures suivantes ne sont pas encore réglées :
+{% if level >= 2 %}Ceci est notre {{ level_title|lower }} : sauf{% else %}Sauf{% endif %} erreur de notre part, les factures suivantes ne sont pas encore réglées :
 
 {% for invoice in invoices %}- {{ invoice.number }} du {{ invoice.date }}, échue le {{ invoice.due_date }} : {{ invoice.balance }}
 {% endfor %}
@@ -246,7 +246,7 @@ Yours faithfully,
         "{{ level_title }}: {{ invoices|length }} unpaid invoices",
         """Hello {{ client_name }},
 
-Unless we are mistaken, the following invoices have not been paid yet:
+{% if level >= 2 %}This is our {{ level_title|lower }}: unless{% else %}Unless{% endif %} we are mistaken, the following invoices have not been paid yet:
 
 {% for invoice in invoices %}- {{ invoice.number }} of {{ invoice.date }}, due on {{ invoice.due_date }}: {{ invoice.balance }}
 {% endfor %}
