@@ -4,6 +4,7 @@ confirmed, printed as one PDF (each letter on a new sheet), owner-checked."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -31,7 +32,7 @@ def owner(app, client, auth):
         account = db.session.scalar(select(Account))
         account.address = "12 rue des Lilas\n75011 Paris"
         account.company_number = "812 345 678 00017"
-        account.language = "fr"
+        account.language = "en"  # the pages in English; the letters in each client's language
         db.session.commit()
         ids = {"account": account.id}
         lyon = make_client(
@@ -163,3 +164,16 @@ def test_each_letter_starts_on_a_new_sheet_even_after_an_odd_number_of_pages(app
     assert "n° 29" in texts[2]  # the first letter: letter, invoice on two pages…
     assert texts[3].strip() == ""  # …and the back of its last sheet stays blank
     assert second == 4
+
+
+def test_a_formal_notice_by_email_needs_the_accounts_address_too(app, client, owner):
+    with app.app_context():
+        db.session.get(Account, owner["account"]).address = ""
+        db.session.commit()
+    page = client.get(f"/collect/compose?invoice={owner['fr']}").get_data(as_text=True)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)
+    data = {"key": key, "invoice": [str(owner["fr"])], "level": "4", "action": "send"}
+    response = client.form("/collect/compose", data)
+    assert response.status_code == 422
+    assert "formal notice must show your postal address" in response.get_data(as_text=True)
+    assert _count(app) == 0

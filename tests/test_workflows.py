@@ -27,7 +27,7 @@ def world(app, fixed_now):
     P1 sent by post, D0 without due date; C has no email and C1 overdue."""
     fixed_now(datetime(2026, 11, 1, 10, tzinfo=PARIS))
     with app.app_context():
-        account = make_account(email="owner@example.com")
+        account = make_account(email="owner@example.com", address="5 quai de la Fosse\n44000 Nantes")
         a = make_client(account, name="Atelier A", email="a@example.com", language="en")
         b = make_client(account, name="Bureau B", email="b@example.com", language="en")
         c = make_client(account, name="Cabinet C", email=None, language="en")

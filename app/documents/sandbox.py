@@ -17,6 +17,7 @@ RQ job:
 from __future__ import annotations
 
 import operator
+from functools import lru_cache
 
 from flask_babel import gettext as _
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
@@ -217,6 +218,13 @@ def check(source: str, allowed: set[str]) -> None:
         raise TemplateProblem(_("Unknown placeholder: %(names)s", names=names))
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, html: bool):
+    """The compiled code of a template (compiling costs far more than running it;
+    a reminder run renders the same few texts again and again)."""
+    return LimitedSandbox(autoescape=html).compile(source)
+
+
 def render(source: str, context: dict, html: bool = False) -> str:
     """Render ``source`` with ``context`` (plain data only) in the sandbox.
 
@@ -234,7 +242,7 @@ def render(source: str, context: dict, html: bool = False) -> str:
     values = dict(context)
     values["range"] = env.make_range
     try:
-        template = env.from_string(source)
+        template = env.template_class.from_code(env, _compiled(source, html), env.make_globals(None))
         out, size = [], 0
         for chunk in template.generate(values):
             size += len(chunk)

@@ -270,6 +270,11 @@ def compose():
         )
     if errors:
         return _compose_page(invoices, key, level, group, 422, message=errors["level"])
+    if level == 4 and not (current_user.address or "").strip():  # issue 6: a formal notice names both parties
+        message = _(
+            "A formal notice must show your postal address: add it in Settings → Business profile first."
+        )
+        return _compose_page(invoices, key, level, group, 422, message=message)
     selection = workflows.select_invoices(current_user, invoices, workflows.Options())
     if not selection.chosen:
         return _compose_page(
