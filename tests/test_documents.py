@@ -183,6 +183,7 @@ def test_download_link_and_another_accounts_invoice_is_404(app, client, auth):
     with app.app_context():
         clock.set_now(NOW)
         account = db.session.scalar(select(Account))
+        account.language = "en"
         mine = _overdue_invoice(account, make_client(account, name="Mine", language="en"))
         stranger, theirs_client = _business()
         theirs = _overdue_invoice(stranger, theirs_client, number="X-1")
