@@ -48,7 +48,7 @@ def main(argv=None) -> int:
             )
             db.session.add(account)
             db.session.flush()
-            client = Client(account_id=account.id, name="Client", language="fr", address="1 place\n69002 Lyon")
+            client = Client(account_id=account.id, name="Client", language="fr", address="1 place\nLyon")
             db.session.add(client)
             db.session.flush()
             invoices = []
@@ -65,8 +65,7 @@ def main(argv=None) -> int:
                     sent_at=datetime(2026, 9, 1, 9, tzinfo=UTC),
                 )
                 invoice.lines = [
-                    InvoiceLine(position=i, description=f"Line {i}", quantity_milli=1000, unit_price_cents=50_000)
-                    for i in range(3)
+                    InvoiceLine(position=i, description=f"L{i}", unit_price_cents=50_000) for i in range(3)
                 ]
                 db.session.add(invoice)
                 invoices.append(invoice)
