@@ -26,8 +26,9 @@ from app.models import (
 from .conftest import PASSWORD
 from .factories import make_account, make_client, make_invoice
 
-# Route arguments that are not ids of an account's rows.
-NOT_OWNED = {"token", "filename"}
+# Route arguments that are not ids of an account's rows: a public token, a file
+# name, a template slot (kind × channel × language, the same for every account).
+NOT_OWNED = {"token", "filename", "kind", "channel", "language"}
 # Development-only pages that read files, not the database.
 DEV_ONLY = {"dev"}
 
