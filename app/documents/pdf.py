@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -140,6 +141,10 @@ def invoice_html(invoice: Invoice, stamp: str | None = None) -> str:
 def html_to_pdf(html: str) -> bytes:
     # Imported here: WeasyPrint loads pango at import, which the web pages never need.
     from weasyprint import HTML
+
+    # Its per-step progress is logged at INFO: not for a worker's log.
+    for name in ("weasyprint", "weasyprint.progress"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     return HTML(string=html, base_url=None).write_pdf()
 
