@@ -1,6 +1,7 @@
 """Reminder levels (issue 5): after-due steps carry a level, sending moves the
 invoice's level, each level has its own email, and the owner can set it by hand."""
 
+import re
 from datetime import date
 
 from sqlalchemy import select
@@ -113,3 +114,50 @@ def test_owner_sets_the_level_by_hand_and_it_is_in_the_history(app, client, auth
     assert client.get(f"/invoices/{foreign}/level").status_code == 404
     assert client.form(f"/invoices/{foreign}/level", {"level": "2"}).status_code == 404
     assert _invoice_level(app, foreign) == 0
+
+
+def test_owner_sets_the_levels_of_the_steps(app, client, auth, sink, fixed_now):
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email="owner@example.com")
+        invoice = make_invoice(
+            account,
+            make_client(account, email=CLIENT, language="en"),
+            issued_on=date(2026, 11, 4),
+            due_on=D,
+            number="F-2026-016",
+        ).id
+    auth.login(email="owner@example.com")
+    page = client.get("/settings/reminders").get_data(as_text=True)
+    assert "+3 days → Reminder · +7 days → Second reminder" in page
+    bad = client.form("/settings/reminders/grouping", {"levels": "3:9"})
+    assert bad.status_code == 422 and "level from 1 to 4" in bad.get_data(as_text=True)
+    assert client.form("/settings/reminders/grouping", {"levels": "3:1, 7:4"}).status_code == 302
+    assert "+7 days → Formal notice" in client.get("/settings/reminders").get_data(as_text=True)
+    tick_and_work(app, fixed_now, at(2026, 12, 11, 9, 5))
+    assert subjects(sink) == ["Formal notice: invoice F-2026-016 is 7 days overdue"]
+    assert _invoice_level(app, invoice) == 4
+
+
+def test_manual_mode_sends_nothing_until_a_click(app, client, auth, sink, fixed_now):
+    """Reminders switched off: the engine sends nothing; a click still reminds."""
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email="owner@example.com", reminders_enabled=False)
+        invoice = make_invoice(
+            account,
+            make_client(account, email=CLIENT, language="en"),
+            issued_on=date(2026, 11, 4),
+            due_on=D,
+            number="F-2026-017",
+        ).id
+    for day in (1, 4, 7, 11):
+        tick_and_work(app, fixed_now, at(2026, 12, day, 9, 5))
+    assert sink.messages == []
+    auth.login(email="owner@example.com")
+    page = client.get(f"/collect/compose?invoice={invoice}").get_data(as_text=True)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)
+    response = client.form("/collect/compose", {"key": key, "invoice": [str(invoice)], "action": "send"})
+    assert response.status_code == 302
+    tick_and_work(app, fixed_now, at(2026, 12, 11, 9, 6))
+    assert subjects(sink) == ["Reminder: invoice F-2026-017 is 7 days overdue"]

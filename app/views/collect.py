@@ -27,7 +27,8 @@ from ..models import PAYMENT_METHODS, Client, Invoice, ReminderBatch
 from ..money import AmountError, parse_amount
 from ..reminders import workflows
 from ..reminders.dispatch import JOB_TIMEOUT, QUEUE, redis_connection
-from ..reminders.levels import LEVEL_NAMES, level_name
+from ..reminders.levels import LEVEL_NAMES, account_level, level_name, parse_custom
+from ..reminders.schedule import parse_offsets
 from ..reminders.sending import render_items
 from ..reminders.timeline import REASON_TEXT, last_sent
 from . import redirect_to, render
@@ -51,6 +52,7 @@ def collect_helpers():
         "level_name": level_name,
         "reminder_count": workflows.reminder_count,
         "last_reminder_per_client": workflows.last_reminder_per_client,
+        "level_mapping": level_mapping,
     }
 
 
@@ -99,12 +101,6 @@ def _int_arg(source, name, default, low, high, errors, message):
         errors[name] = message
         return default
     return int(raw)
-
-
-def _flag(source, name, default=False):
-    if name not in source and not source.get("submitted"):
-        return default
-    return source.get(name) in ("1", "y", "on", "true")
 
 
 def _mint_key() -> str:
@@ -556,11 +552,31 @@ def invoice_history(invoice_id):
 @bp.route("/settings/reminders/grouping", methods=["POST"])
 @login_required
 def grouping():
+    """Account options: group reminders per client, and the level of each after-due step."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    raw = (request.form.get("levels") or "").strip()[:100]
+    try:
+        custom = parse_custom(raw)
+    except ValueError:
+        message = _("Write each after-due day with its level from 1 to 4, e.g. 3:1, 7:2, 14:4.")
+        return render(
+            "collect/grouping.html",
+            "collect/_grouping.html",
+            status=422,
+            levels_error=message,
+            levels_value=raw,
+        )
     current_user.group_reminders = request.form.get("group_reminders") in ("1", "y", "on")
+    current_user.reminder_levels = ",".join(f"{offset}:{level}" for offset, level in sorted(custom.items()))
     db.session.commit()
     if request.headers.get("HX-Request"):
         return render_template("collect/_grouping.html", saved=True)
     flash(_("Reminder settings saved."), "success")
     return redirect(url_for("reminders.settings"))
+
+
+def level_mapping(account) -> list[tuple[int, int]]:
+    """(after-due day, level) of the account's schedule, as the planner applies it."""
+    offsets = [o for o in parse_offsets(account.reminder_offsets) if o > 0]
+    return [(o, account_level(account, o)) for o in offsets]
