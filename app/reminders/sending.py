@@ -373,6 +373,8 @@ _LOAD = (
     .options(
         joinedload(Reminder.invoice).joinedload(Invoice.account),
         joinedload(Reminder.invoice).joinedload(Invoice.client),
+        # covered_invoices() reads the items of every reminder (none for a step).
+        joinedload(Reminder.items).joinedload(ReminderItem.invoice),
     )
 )
 
@@ -390,7 +392,7 @@ _LATER_SENT = (
 
 
 def _load(reminder_id: int) -> Reminder:
-    return db.session.scalars(_LOAD, {"reminder_id": reminder_id}).one()
+    return db.session.scalars(_LOAD, {"reminder_id": reminder_id}).unique().one()
 
 
 def _recheck(reminder: Reminder) -> tuple[str, str] | None:
