@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 
 from app import create_app
+from app.documents.warm import DOCUMENTS_QUEUE
 from app.reminders.dispatch import QUEUE, tick
 
 log = logging.getLogger("relance.worker")
@@ -62,7 +63,9 @@ def main() -> None:
     )
     ticker.start()
     # SimpleWorker: no fork per job (tens of ms each); jobs are batches of ids.
-    worker = SimpleWorker([Queue(QUEUE, connection=connection)], connection=connection)
+    # Sends first; the reminder PDFs drawn ahead (app/documents/warm.py) after them.
+    queues = [Queue(QUEUE, connection=connection), Queue(DOCUMENTS_QUEUE, connection=connection)]
+    worker = SimpleWorker(queues, connection=connection)
     with app.app_context():
         try:
             worker.work(with_scheduler=True)

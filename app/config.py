@@ -36,6 +36,10 @@ def from_environ(instance_path):
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Relance <no-reply@relance.test>"),
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", 30)),
+        # Every reminder email carries the invoice PDF (stamped when overdue). Off
+        # only for tests and benchmarks about the send path itself (exactly-once
+        # races, dispatch throughput), which then measure text + HTML emails.
+        "REMINDER_PDF": _bool(env.get("REMINDER_PDF"), default=True),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",

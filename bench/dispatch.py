@@ -382,6 +382,8 @@ def main() -> None:
                 "MAIL_PORT": sink.port,
                 "MAIL_TIMEOUT": 10,
                 "MAIL_DEFAULT_SENDER": "Relance <no-reply@relance.test>",
+                # The send path itself: text + HTML, no invoice PDF attached.
+                "REMINDER_PDF": False,
             }
         )
         rounds = build(app, args.repeat, args.reminders, iban=args.iban)

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import force_locale
 
 from .. import payinfo
@@ -109,16 +109,24 @@ def reminder_email(
 MAX_ATTACHED = 10
 
 
-def prepare_for(kind: str, invoices: list[Invoice], level: int | None, today) -> list[pdf.Pending]:
+def pdf_enabled() -> bool:
+    """Config ``REMINDER_PDF`` (default True): reminders carry the invoice PDF."""
+    return bool(current_app.config.get("REMINDER_PDF", True))
+
+
+def prepare_for(kind: str, invoices: list[Invoice], level: int | None, today=None) -> list[pdf.Pending]:
     """The PDFs a message carries, read in the current transaction: the invoice's own
-    email the plain invoice; a reminder the stamped copy of each overdue invoice it
-    covers (at its level, 1 at least). A reminder before or on the due date carries
-    none: the client has the invoice, and a burst of friendly nudges must not wait
-    for a thousand PDFs to be drawn."""
+    email the plain invoice; every reminder the PDF of each invoice it covers (up to
+    ``MAX_ATTACHED``), stamped at the reminder's level (1 at least) when the invoice
+    is overdue, plain before or on the due date (pdf.stamp_for decides).
+
+    Normally read from the cache, which warm_pdfs fills ahead of the send (the
+    tick queues it for the invoices whose next reminder comes within a day)."""
     if kind == "invoice":
         return prepare_attachments(invoices[:1], 0)
-    overdue = [i for i in invoices if i.due_on is not None and i.due_on < today and i.balance_cents > 0]
-    return prepare_attachments(overdue[:MAX_ATTACHED], max(level or 1, 1))
+    if not pdf_enabled():
+        return []
+    return prepare_attachments(invoices[:MAX_ATTACHED], max(level or 1, 1))
 
 
 def prepare_attachments(invoices: list[Invoice], level: int | None) -> list[pdf.Pending]:
@@ -136,13 +144,27 @@ def finish_attachments(pending: list[pdf.Pending]) -> list[tuple[str, str, bytes
     for item in pending:
         was_cached = item.data is not None
         files.append((item.filename, "application/pdf", item.finish()))
-        if not was_cached:
+        if not was_cached and item.invoice_id is not None:  # not an unsaved sample
             fresh.append(item)
     if fresh:
         for item in fresh:
             pdf.store(item.invoice_id, item.variant, item.digest, item.data)
         db.session.commit()
     return files
+
+
+def preview_attachments(invoice: Invoice, account: Account, offset: int) -> list[pdf.Pending]:
+    """The PDF a real reminder at ``offset`` days from the due date would carry
+    ("Send me a preview"): plain before or on the due date, stamped at the offset's
+    level after it — as if on that day, whatever the invoice's real dates."""
+    from ..reminders.levels import account_level
+
+    if not pdf_enabled():
+        return []
+    stamp = None
+    if offset > 0:
+        stamp = pdf.STAMPS[pdf.pdf_language(invoice)][max(account_level(account, offset), 1)]
+    return [pdf.prepare_stamped(invoice, stamp)]
 
 
 def attachments(invoices: list[Invoice], level: int | None) -> list[tuple[str, str, bytes]]:

@@ -198,16 +198,23 @@ class Pending:
 
 def prepare(invoice: Invoice, level: int | None = None, now=None) -> Pending:
     """What to attach for this invoice, read in the current transaction (fast)."""
-    stamp = stamp_for(invoice, level, now) if level else None
+    return prepare_stamped(invoice, stamp_for(invoice, level, now) if level else None)
+
+
+def prepare_stamped(invoice: Invoice, stamp: str | None) -> Pending:
+    """As :func:`prepare`, with the stamp given (previews: "as if on that day")."""
     facts = _facts(invoice, stamp)
     variant = f"{facts['language']}:{stamp or 'plain'}"
     digest = state_hash(facts)
+    pending = Pending(invoice.id, variant, digest, pdf_filename(invoice, stamp is not None))
+    if invoice.id is None:  # an unsaved sample: nothing cached
+        pending.html = invoice_html(invoice, stamp)
+        return pending
     row = db.session.execute(
         select(PdfCache.state_hash, PdfCache.pdf).where(
             PdfCache.invoice_id == invoice.id, PdfCache.variant == variant
         )
     ).first()
-    pending = Pending(invoice.id, variant, digest, pdf_filename(invoice, stamp is not None))
     if row is not None and row.state_hash == digest:
         pending.data = row.pdf
     else:

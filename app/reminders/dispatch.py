@@ -14,6 +14,7 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from .. import clock, mailer
+from ..documents import warm
 from ..extensions import db
 from ..models import Account, Reminder
 from ..urls import external_url
@@ -34,6 +35,7 @@ class TickReport:
     enqueued: int = 0
     outcomes: dict = field(default_factory=dict)
     digests: int = 0
+    pdfs_queued: int = 0
 
 
 def redis_connection() -> Redis:
@@ -121,6 +123,8 @@ def tick(inline: bool = False) -> TickReport:
                 report.outcomes[outcome] = report.outcomes.get(outcome, 0) + count
     else:
         report.enqueued = enqueue_ready(ids)
+        # The PDFs of the reminders coming within a day, drawn ahead (issue 6).
+        report.pdfs_queued = warm.enqueue_due(now)
     report.digests = send_digests()
     return report
 

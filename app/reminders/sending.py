@@ -21,6 +21,7 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import clock, invoicing, mailer
 from ..documents import outgoing
@@ -745,7 +746,7 @@ def send_preview(account: Account) -> list[str]:
         0,
         next((o for o in offsets if o > 0), 3),
     ]
-    messages = []
+    messages, pdfs = [], []
     for offset in kinds:
         due_on = clock.today(account.timezone) - timedelta(days=offset)
         rendered = render_step(invoice, client, account, -offset, sample=sample, due_on=due_on)
@@ -753,7 +754,12 @@ def send_preview(account: Account) -> list[str]:
             prefix = _("[Preview]")
         rendered.subject = f"{prefix} {rendered.subject}"
         messages.append(build_message(rendered, account.email, account))
-    db.session.rollback()  # nothing to write: hold no transaction during SMTP
+        # The PDF the real reminder would carry (issue 6), from the cache or drawn below.
+        pdfs.append(outgoing.preview_attachments(invoice, account, offset))
+    db.session.rollback()  # nothing to write: hold no transaction during SMTP (or drawing)
+    for message, pending in zip(messages, pdfs, strict=True):
+        for filename, content_type, data in outgoing.finish_attachments(pending):
+            message.attach(filename, content_type, data)
     with mailer.Outbox() as outbox:
         for message in messages:
             outbox.send(message)
@@ -776,4 +782,7 @@ def sample_invoice(account: Account) -> tuple[Invoice, Client]:
         status="sent",
     )
     invoice.client = client
+    # Its account without a backref (nothing joins the account's invoices, nothing is
+    # flushed): payment details and the PDF read invoice.account.
+    set_committed_value(invoice, "account", account)
     return invoice, client
