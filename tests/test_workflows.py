@@ -340,3 +340,109 @@ def test_group_reminders_per_client_automatic_steps(app, client, auth, world, fi
     assert len(sink.to("a@example.com")) == 1
     page = client.get("/settings/reminders").get_data(as_text=True)
     assert 'name="group_reminders" value="1" checked' in page
+
+
+def _submit_batch(client):
+    dialog = client.get("/collect/batch").get_data(as_text=True)
+    response = client.form("/collect/batch", {"key": _key(dialog), "throttle": "7", "submitted": "1"})
+    assert response.status_code == 302
+    return _batch_id(response)
+
+
+def _manual_mode(app):
+    """Automatic reminders off: only the batch sends (the tick still runs)."""
+    with app.app_context():
+        db.session.execute(Account.__table__.update().values(reminders_enabled=False))
+        db.session.commit()
+
+
+def _batch_state(app, batch_id):
+    with app.app_context():
+        return db.session.get(ReminderBatch, batch_id).state
+
+
+def test_remind_all_with_redis_down_at_submit_is_queued_again_by_the_tick(
+    app, client, auth, world, fixed_now, sink
+):
+    """Redis unreachable when the owner submits: the batch is saved, the page says it
+    waits, and a tick after the lease queues it again; each email goes once."""
+    from datetime import timedelta
+
+    from app.reminders.dispatch import tick
+
+    _login(auth, fixed_now)
+    _manual_mode(app)
+    real_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    app.extensions.pop("relance_redis", None)
+    try:
+        batch_id = _submit_batch(client)
+        flashed = client.get(f"/collect/batches/{batch_id}").get_data(as_text=True)
+    finally:
+        app.config["REDIS_URL"] = real_url
+        app.extensions.pop("relance_redis", None)
+    assert "will go out automatically within a few minutes" in flashed
+    assert _batch_state(app, batch_id) == "queued"
+    _work(app)  # nothing in Redis
+    assert sink.messages == []
+    fixed_now(NOW + timedelta(minutes=1))
+    fragment = client.get(f"/collect/batches/{batch_id}/progress").get_data(as_text=True)
+    assert 'data-state="waiting"' in fragment and "Nothing has been sent yet" in fragment
+    assert 'hx-trigger="every 10s"' in fragment
+    with app.app_context():
+        assert tick().batches == 0  # within the lease: left alone
+    _work(app)
+    assert sink.messages == []
+    fixed_now(NOW + timedelta(minutes=6))
+    with app.app_context():
+        assert tick().batches == 1
+        assert tick().batches == 0  # queued already: a second tick does not queue it twice
+        run_worker(app)
+    assert sorted(m["subject"] for m in sink.to("a@example.com")) == [
+        "Reminder: invoice A2 is 15 days overdue",
+        "Second reminder: invoice A1 is 20 days overdue",
+    ]
+    assert len(sink.messages) == 3
+    assert _batch_state(app, batch_id) == "done"
+    fragment = client.get(f"/collect/batches/{batch_id}/progress").get_data(as_text=True)
+    assert 'data-state="done"' in fragment
+    fixed_now(NOW + timedelta(minutes=30))
+    with app.app_context():
+        assert tick().batches == 0
+        run_worker(app)
+    assert len(sink.messages) == 3
+
+
+def test_remind_all_job_lost_with_redis_data_runs_again_and_sends_once(
+    app, client, auth, world, fixed_now, sink, redis_client
+):
+    """The job is lost (FLUSHALL after submit); a run killed half way leaves the batch
+    "running"; the tick after the lease queues it again and a duplicate run is harmless."""
+    from datetime import timedelta
+
+    from app.jobs import run_batch
+    from app.reminders import workflows
+    from app.reminders.dispatch import tick
+
+    _login(auth, fixed_now)
+    _manual_mode(app)
+    batch_id = _submit_batch(client)
+    redis_client.flushall()
+    _work(app)
+    assert sink.messages == [] and _batch_state(app, batch_id) == "queued"
+    fixed_now(NOW + timedelta(minutes=6))
+    with app.app_context():
+        assert workflows.stale_batches() == [batch_id]
+        assert tick().batches == 1
+        redis_client.delete(f"relance:batch:{batch_id}")
+        assert workflows.enqueue_batch(batch_id)  # the same batch queued twice
+        run_worker(app)
+        run_batch(batch_id)  # and run once more by hand
+    assert len(sink.messages) == 3
+    assert len(sink.to("a@example.com")) == 2 and len(sink.to("b@example.com")) == 1
+    assert _batch_state(app, batch_id) == "done"
+    with app.app_context():
+        sent = db.session.scalar(
+            select(func.count(Reminder.id)).where(Reminder.batch_id == batch_id, Reminder.state == "sent")
+        )
+        assert sent == 3

@@ -20,7 +20,7 @@ from ..models import Account, Reminder
 from ..urls import external_url
 from . import planning
 from .sending import send_batch
-from .workflows import group_due
+from .workflows import group_due, requeue_stale_batches
 
 QUEUE = "relance"
 JOB_BATCH = 50
@@ -36,6 +36,7 @@ class TickReport:
     outcomes: dict = field(default_factory=dict)
     digests: int = 0
     pdfs_queued: int = 0
+    batches: int = 0
 
 
 def redis_connection() -> Redis:
@@ -125,6 +126,7 @@ def tick(inline: bool = False) -> TickReport:
         report.enqueued = enqueue_ready(ids)
         # The PDFs of the reminders coming within a day, drawn ahead (issue 6).
         report.pdfs_queued = warm.enqueue_due(now)
+    report.batches = requeue_stale_batches(now, inline=inline)  # lost "Remind all" jobs (issue 5)
     report.digests = send_digests()
     return report
 

@@ -226,8 +226,8 @@ def run_batch(batch_id: int) -> dict:
     from .sending import send_batch
 
     batch = db.session.get(ReminderBatch, batch_id)
-    if batch is None:
-        return {}
+    if batch is None or batch.state == "done":
+        return {}  # a second run of a finished batch (re-queued after a lease): nothing to do
     account = db.session.get(Account, batch.account_id)
     if batch.state == "queued":
         selection = batch_selection(account, batch)
@@ -263,6 +263,66 @@ def run_batch(batch_id: int) -> dict:
     return dict(counts)
 
 
+BATCH_LEASE = timedelta(minutes=5)  # no progress for this long: the tick queues the batch again
+
+
+def _batch_marker(batch_id: int) -> str:
+    return f"relance:batch:{batch_id}"
+
+
+def enqueue_batch(batch_id: int) -> bool:
+    """Queue the worker's run of a batch, unless queued within the lease (a marker in
+    Redis, gone with Redis's data). Raises RedisError when Redis is unreachable: the
+    batch stays "queued" in the database and the tick queues it again later."""
+    from rq import Queue
+
+    from .dispatch import JOB_TIMEOUT, QUEUE, redis_connection
+
+    connection = redis_connection()
+    if not connection.set(_batch_marker(batch_id), "1", nx=True, ex=int(BATCH_LEASE.total_seconds())):
+        return False
+    Queue(QUEUE, connection=connection).enqueue(
+        "app.jobs.run_batch", batch_id, job_timeout=JOB_TIMEOUT, result_ttl=3600
+    )
+    return True
+
+
+def stale_batches(now: datetime | None = None) -> list[int]:
+    """Batches still queued or running with no progress (no reminder of theirs
+    written or updated) for a lease: their job was lost (Redis down at submit time,
+    Redis data lost, a worker killed)."""
+    now = now or clock.now()
+    cutoff = now - BATCH_LEASE
+    last_move = (
+        select(ReminderBatch.id, func.max(Reminder.updated_at).label("moved"))
+        .outerjoin(Reminder, Reminder.batch_id == ReminderBatch.id)
+        .where(ReminderBatch.state.in_(("queued", "running")), ReminderBatch.created_at <= cutoff)
+        .group_by(ReminderBatch.id)
+        .order_by(ReminderBatch.id)
+    )
+    return [
+        batch_id
+        for batch_id, moved in db.session.execute(last_move).all()
+        if moved is None or moved <= cutoff
+    ]
+
+
+def requeue_stale_batches(now: datetime | None = None, inline: bool = False) -> int:
+    """The tick's part: queue the stale batches again (run them here when ``inline``).
+    A batch run is safe twice: its reminders' keys come from the batch's key and each
+    reminder is claimed before it is sent, so nothing goes twice."""
+    ids = stale_batches(now)
+    db.session.commit()
+    requeued = 0
+    for batch_id in ids:
+        if inline:
+            run_batch(batch_id)
+            requeued += 1
+        elif enqueue_batch(batch_id):
+            requeued += 1
+    return requeued
+
+
 @dataclass
 class Progress:
     batch: ReminderBatch
@@ -274,6 +334,11 @@ class Progress:
     @property
     def finished(self) -> bool:
         return self.batch.state == "done" and self.done >= self.total
+
+    @property
+    def waiting(self) -> bool:
+        """Queued for a while and not started: the sending service is late or was down."""
+        return self.batch.state == "queued" and self.batch.created_at <= clock.now() - timedelta(seconds=30)
 
 
 def batch_progress(batch: ReminderBatch) -> Progress:

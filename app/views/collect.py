@@ -26,7 +26,6 @@ from ..forms import ConfirmForm, RelanceForm, options, payment_method_choices
 from ..models import PAYMENT_METHODS, Client, Invoice, ReminderBatch
 from ..money import AmountError, parse_amount
 from ..reminders import workflows
-from ..reminders.dispatch import JOB_TIMEOUT, QUEUE, redis_connection
 from ..reminders.levels import LEVEL_NAMES, account_level, level_name, parse_custom
 from ..reminders.schedule import parse_offsets
 from ..reminders.sending import render_items
@@ -393,14 +392,17 @@ def batch():
 
 
 def _enqueue_batch(batch_id):
-    from rq import Queue
-
     try:
-        Queue(QUEUE, connection=redis_connection()).enqueue(
-            "app.jobs.run_batch", batch_id, job_timeout=JOB_TIMEOUT, result_ttl=3600
-        )
+        workflows.enqueue_batch(batch_id)
     except RedisError:
-        flash(_("The sending service is not reachable right now. Try again in a moment."), "error")
+        # The batch is saved (state "queued"): the worker's tick queues it again.
+        flash(
+            _(
+                "The sending service is not reachable right now. Your reminders are saved "
+                "and will go out automatically within a few minutes."
+            ),
+            "error",
+        )
 
 
 def _get_batch(batch_id) -> ReminderBatch:
