@@ -161,3 +161,49 @@ def test_manual_mode_sends_nothing_until_a_click(app, client, auth, sink, fixed_
     assert response.status_code == 302
     tick_and_work(app, fixed_now, at(2026, 12, 11, 9, 6))
     assert subjects(sink) == ["Reminder: invoice F-2026-017 is 7 days overdue"]
+
+
+def test_changing_the_mapping_or_the_schedule_relevels_what_waits(app, client, auth, sink, fixed_now):
+    """Rule 6: a reminder planned and not sent (here awaiting approval) takes its step's
+    new level in the request that changes the schedule or the level mapping."""
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email="owner@example.com")
+        invoice = make_invoice(
+            account,
+            make_client(account, email=CLIENT, language="en"),
+            issued_on=date(2026, 11, 4),
+            due_on=D,
+            number="F-2026-017",
+        ).id
+    auth.login(email="owner@example.com")
+    settings = {"enabled": "y", "send_time": "09:00", "skip_weekends": "y", "mode": "ask"}
+    assert client.form("/settings/reminders", {**settings, "preset": "standard"}).status_code == 302
+    tick_and_work(app, fixed_now, at(2026, 12, 7, 9, 5))  # +3: awaiting approval, level 1
+    assert sink.messages == []
+
+    def waiting():
+        with app.app_context():
+            reminder = db.session.scalar(
+                select(Reminder).where(Reminder.invoice_id == invoice, Reminder.state == "awaiting_approval")
+            )
+            items = db.session.scalars(
+                select(ReminderItem.level).where(ReminderItem.reminder_id == reminder.id)
+            )
+            return reminder.id, reminder.step_offset, reminder.level, set(items)
+
+    reminder_id, offset, level, _items = waiting()
+    assert (offset, level) == (3, 1)
+    # The schedule gains +1: +3 is now the second after-due step.
+    changed = client.form("/settings/reminders", {**settings, "preset": "custom", "offsets": "-3,0,1,3,7"})
+    assert changed.status_code == 302
+    assert waiting()[0] == reminder_id and waiting()[2] == 2
+    # The owner's own mapping: +3 is a formal notice.
+    assert client.form("/settings/reminders/grouping", {"levels": "3:4"}).status_code == 302
+    _id, _offset, level, items = waiting()
+    assert level == 4 and items <= {4}
+    ready = client.get("/reminders/ready").get_data(as_text=True)
+    assert client.form("/reminders/ready", {"reminder": re.findall(r'name="reminder" value="(\d+)"', ready)})
+    tick_and_work(app, fixed_now, at(2026, 12, 7, 9, 10))
+    assert subjects(sink) == ["Formal notice: invoice F-2026-017 is 3 days overdue"]
+    assert _invoice_level(app, invoice) == 4

@@ -21,7 +21,7 @@ from .. import clock
 from ..extensions import db
 from ..models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch, ReminderItem
 from .eligibility import EMAIL_SENT
-from .levels import MAX_LEVEL, next_level
+from .levels import MAX_LEVEL, account_level, next_level
 from .planning import dialect_insert
 from .timeline import last_sent
 
@@ -546,3 +546,44 @@ def group_due(now: datetime | None = None) -> int:
         written += 1
     db.session.commit()
     return written
+
+
+# --- Changes re-plan (DESIGN.md rule 6): the level of what waits ------------------
+
+WAITING_STATES = ("scheduled", "awaiting_approval", "held")
+
+
+def relevel_waiting(account: Account) -> int:
+    """The level mapping or the schedule changed: step reminders planned but not sent
+    (scheduled, awaiting approval, held; never attempted) take the level their step
+    has now. Call in the request's transaction, before commit. Returns how many moved."""
+    c = Reminder.__table__.c
+    waiting = (
+        c.account_id == account.id,
+        c.kind == "step",
+        c.state.in_(WAITING_STATES),
+        c.attempts == 0,
+        c.step_offset > 0,
+    )
+    offsets = db.session.scalars(select(c.step_offset).where(*waiting).distinct()).all()
+    moved = 0
+    for offset in offsets:
+        level = account_level(account, offset)
+        changed = (
+            db.session.execute(
+                update(Reminder.__table__)
+                .where(*waiting, c.step_offset == offset, c.level != level)
+                .values(level=level)
+                .returning(c.id)
+            )
+            .scalars()
+            .all()
+        )
+        if changed:
+            db.session.execute(
+                update(ReminderItem.__table__)
+                .where(ReminderItem.__table__.c.reminder_id.in_(changed))
+                .values(level=level)
+            )
+            moved += len(changed)
+    return moved

@@ -571,6 +571,7 @@ def grouping():
         )
     current_user.group_reminders = request.form.get("group_reminders") in ("1", "y", "on")
     current_user.reminder_levels = ",".join(f"{offset}:{level}" for offset, level in sorted(custom.items()))
+    workflows.relevel_waiting(current_user)  # what is planned and not sent takes the new levels
     db.session.commit()
     if request.headers.get("HX-Request"):
         return render_template("collect/_grouping.html", saved=True)

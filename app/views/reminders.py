@@ -25,6 +25,7 @@ from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
 from ..reminders.planning import dialect_insert
 from ..reminders.sending import default_invoice_email, send_preview
+from ..reminders.workflows import relevel_waiting
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
 from . import redirect_to, render
 
@@ -105,6 +106,7 @@ def settings():
     account.reminder_send_time = form.send_time.data
     account.reminder_skip_weekends = form.skip_weekends.data
     planning.replan_account(account)
+    relevel_waiting(account)  # issue 5: a step's level follows the new schedule
     db.session.commit()
     if not request.headers.get("HX-Request"):
         flash(_("Reminder settings saved."), "success")
