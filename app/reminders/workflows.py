@@ -450,14 +450,19 @@ def last_reminder_per_client(account: Account) -> dict[int, datetime]:
 # --- "Group reminders per client" (automatic reminders) -------------------------
 
 
-def group_due(now: datetime | None = None) -> int:
+def group_due(now: datetime | None = None, approved: list[int] | None = None) -> list[int]:
     """For accounts that group reminders per client: the after-due step reminders
     ready for one client on the same day become ONE reminder (key: client, step,
     day — DESIGN.md rule 3) covering their invoices, at the highest of their levels;
     the step reminders are kept as skipped ("grouped"). Runs in the tick between
-    planning and handing out. Returns the number of grouped reminders written."""
+    planning and handing out.
+
+    ``approved``: the ids the owner has just sent from the Ready to send screen
+    (ask-me-first mode); those of one client go as ONE reminder whatever day their
+    steps fell on (step and day of the group: the latest of them).
+    Returns the ids of the grouped reminders written."""
     now = now or clock.now()
-    rows = db.session.execute(
+    query = (
         select(Reminder.id, Reminder.account_id, Reminder.client_id, Reminder.step_on, Reminder.step_offset)
         .join(Account, Account.id == Reminder.account_id)
         .where(
@@ -470,16 +475,21 @@ def group_due(now: datetime | None = None) -> int:
             Reminder.next_attempt_at <= now,
         )
         .order_by(Reminder.id)
-    ).all()
+    )
+    if approved is not None:
+        query = query.where(Reminder.id.in_(approved))
+    rows = db.session.execute(query).all()
     bundles: dict[tuple, list] = {}
     for row in rows:
-        bundles.setdefault((row.account_id, row.client_id, row.step_on), []).append(row)
-    written = 0
+        day = None if approved is not None else row.step_on
+        bundles.setdefault((row.account_id, row.client_id, day), []).append(row)
+    written = []
     c = Reminder.__table__.c
-    for (account_id, client_id, step_on), members in bundles.items():
+    for (account_id, client_id, _day), members in bundles.items():
         if len(members) < 2:
             continue
         offset = max(member.step_offset for member in members)
+        step_on = max(member.step_on for member in members)
         group_id = db.session.execute(
             dialect_insert(Reminder.__table__)
             .values(
@@ -543,7 +553,7 @@ def group_due(now: datetime | None = None) -> int:
             ],
         )
         db.session.commit()
-        written += 1
+        written.append(group_id)
     db.session.commit()
     return written
 

@@ -25,8 +25,8 @@ from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
 from ..reminders.planning import dialect_insert
 from ..reminders.sending import default_invoice_email, send_preview
-from ..reminders.workflows import relevel_waiting
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
+from ..reminders.workflows import group_due, relevel_waiting
 from . import redirect_to, render
 
 bp = Blueprint("reminders", __name__)
@@ -380,6 +380,14 @@ def ready():
             .returning(Reminder.id)
         ).all()
         db.session.commit()
+        if ids and current_user.group_reminders:  # issue 5: one email per client
+            groups = group_due(now, approved=list(ids))
+            ids = list(groups) + list(
+                db.session.scalars(
+                    select(Reminder.id).where(Reminder.id.in_(ids), Reminder.state == "scheduled")
+                )
+            )
+            db.session.commit()
         queue_soon(list(ids))
         if ids:
             flash(
