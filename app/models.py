@@ -90,6 +90,15 @@ def _new_ogm():
     return new_ogm()
 
 
+def _new_token():
+    # The client's page token is made with the invoice (not at its first reminder,
+    # which would add a write to the send path); app/payinfo.py keeps a lazy
+    # fallback for rows made before this default.
+    from .payinfo import new_token
+
+    return new_token()
+
+
 class ScalarDefaults:
     """Apply the columns' scalar defaults at construction, not only at INSERT, so a
     new object reads ``reminders_enabled == True`` before it is flushed."""
@@ -214,7 +223,9 @@ class Invoice(ScalarDefaults, db.Model):
     # Belgian structured communication (12 digits, mod-97), the transfer reference
     # for Belgian accounts; the client's public page token (None: no page).
     structured_ref: Mapped[str] = mapped_column(String(12), default=_new_ogm, server_default="")
-    public_token: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    public_token: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, default=_new_token
+    )
     # When the planner must look at this invoice again (its next schedule step), or
     # NULL when no automatic reminder can come. Indexed: a tick reads only due rows.
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import smtplib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,7 +36,63 @@ TOKEN_BYTES = 24  # secrets.token_urlsafe → 32 characters, 192 bits
 # --- Fees ----------------------------------------------------------------------
 
 
+# What fees_for reads, loaded once for a batch of sends (see ``fee_batch``):
+# {"settings": {account id: Settings}, "previous": {invoice id: [(sent_at, channel)]}}.
+_BATCH: ContextVar[dict | None] = ContextVar("fee_batch", default=None)
+
+
+@contextmanager
+def fee_batch(invoice_ids):
+    """Within this block, ``fees_for`` reads the fee settings once per account and
+    the earlier reminders of these invoices from one load (two queries for the
+    batch instead of three per reminder). ``forget`` drops an invoice whose
+    reminder was just sent, so that its next reminder reads it again."""
+    token = _BATCH.set({"settings": {}, "previous": _load_previous(set(invoice_ids))})
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+
+
+def forget(invoice_ids) -> None:
+    batch = _BATCH.get()
+    if batch is not None:
+        for invoice_id in invoice_ids:
+            batch["previous"].pop(invoice_id, None)
+
+
+def _load_previous(invoice_ids: set) -> dict:
+    """{invoice id: [(sent_at, channel)]} of the sent reminders (not the invoice's own
+    email) that covered each invoice, as its own step or through an item."""
+    found: dict = {invoice_id: {} for invoice_id in invoice_ids if invoice_id is not None}
+    if not found:
+        return {}
+    sent = (Reminder.kind != "invoice", Reminder.state == "sent", Reminder.sent_at.is_not(None))
+    own = select(Reminder.invoice_id, Reminder.id, Reminder.sent_at, Reminder.channel).where(
+        Reminder.invoice_id.in_(list(found)), *sent
+    )
+    items = (
+        select(ReminderItem.invoice_id, Reminder.id, Reminder.sent_at, Reminder.channel)
+        .join(Reminder, Reminder.id == ReminderItem.reminder_id)
+        .where(ReminderItem.invoice_id.in_(list(found)), *sent)
+    )
+    for query in (own, items):
+        for invoice_id, reminder_id, sent_at, channel in db.session.execute(query):
+            found[invoice_id][reminder_id] = (sent_at, channel)
+    return {invoice_id: list(rows.values()) for invoice_id, rows in found.items()}
+
+
 def fee_settings(account: Account) -> fees.Settings:
+    batch = _BATCH.get()
+    if batch is not None:
+        settings = batch["settings"].get(account.id)
+        if settings is None:
+            settings = batch["settings"][account.id] = _fee_settings(account)
+        return settings
+    return _fee_settings(account)
+
+
+def _fee_settings(account: Account) -> fees.Settings:
     costs = db.session.scalars(select(FeeCost).where(FeeCost.account_id == account.id)).all()
     overrides: dict[str, list] = {}
     for row in db.session.scalars(select(RateOverride).where(RateOverride.account_id == account.id)):
@@ -53,15 +111,18 @@ def previous_overdue(invoice: Invoice, before: date | None = None) -> tuple[tupl
     if invoice.id is None or invoice.due_on is None:
         return ()
     account = invoice.account
-    covering = select(ReminderItem.reminder_id).where(ReminderItem.invoice_id == invoice.id)
-    rows = db.session.execute(
-        select(Reminder.sent_at, Reminder.channel).where(
-            or_(Reminder.invoice_id == invoice.id, Reminder.id.in_(covering)),
-            Reminder.kind != "invoice",
-            Reminder.state == "sent",
-            Reminder.sent_at.is_not(None),
-        )
-    ).all()
+    batch = _BATCH.get()
+    rows = batch["previous"].get(invoice.id) if batch is not None else None
+    if rows is None:
+        covering = select(ReminderItem.reminder_id).where(ReminderItem.invoice_id == invoice.id)
+        rows = db.session.execute(
+            select(Reminder.sent_at, Reminder.channel).where(
+                or_(Reminder.invoice_id == invoice.id, Reminder.id.in_(covering)),
+                Reminder.kind != "invoice",
+                Reminder.state == "sent",
+                Reminder.sent_at.is_not(None),
+            )
+        ).all()
     days = []
     for sent_at, channel in rows:
         day = sent_at.astimezone(ZoneInfo(account.timezone)).date()
@@ -231,8 +292,7 @@ class PaymentView:
         return payment.qr_svg(qr, title=_("QR code for your banking app")) if qr else ""
 
     def qr_png(self) -> bytes:
-        qr = self.qr()
-        return payment.qr_png(qr) if qr else b""
+        return payment.transfer_png(self.transfer) if self.transfer else b""
 
 
 def payment_for(invoice: Invoice) -> PaymentView | None:
@@ -284,10 +344,22 @@ def invoice_by_token(token: str) -> Invoice | None:
     return invoice
 
 
+_PLACEHOLDER = "relance-token-placeholder"
+_PAY_URLS: dict[str, str] = {}  # BASE_URL → the page's address with a placeholder
+
+
 def pay_url(invoice: Invoice) -> str:
+    from flask import current_app
+
     from .urls import external_url
 
-    return external_url("pay.page", token=ensure_token(invoice))
+    # Built once per site address (a request context per reminder cost ~1 ms);
+    # tokens are URL-safe (token_urlsafe), so none needs quoting.
+    base = current_app.config["BASE_URL"]
+    pattern = _PAY_URLS.get(base)
+    if pattern is None:
+        pattern = _PAY_URLS[base] = external_url("pay.page", token=_PLACEHOLDER)
+    return pattern.replace(_PLACEHOLDER, ensure_token(invoice))
 
 
 QR_CID = "epc-qr@relance"

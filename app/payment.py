@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 import segno
 from segno import helpers
@@ -136,6 +137,15 @@ def qr_svg(qr: segno.QRCode, title: str = "") -> str:
     return qr.svg_inline(
         scale=1, border=4, omitsize=True, title=title or None, svgclass="qr", dark="#000", light="#fff"
     )
+
+
+@lru_cache(maxsize=256)
+def transfer_png(transfer: Transfer, scale: int = 6) -> bytes:
+    """The PNG of a transfer's EPC QR code, kept per process: the transfer (name,
+    IBAN, BIC, amount, reference) fully determines the image, and drawing it with
+    segno's pure-Python encoder costs ~15 ms, so a reminder whose invoice state did
+    not change does not draw it again."""
+    return qr_png(epc_qr(transfer), scale)
 
 
 def qr_png(qr: segno.QRCode, scale: int = 6) -> bytes:

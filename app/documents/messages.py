@@ -6,6 +6,8 @@ Preview, "Send me a preview" and real sends all go through :func:`render_message
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -122,13 +124,34 @@ def stored(account: Account, kind: str, channel: str, language: str) -> MessageT
     )
 
 
+# Within a batch of sends (``sources_batch``): {(account id, kind, channel, language):
+# (subject, body, is_the_owners)}, so that each text is read once per batch.
+_SOURCES: ContextVar[dict | None] = ContextVar("message_sources", default=None)
+
+
+@contextmanager
+def sources_batch():
+    token = _SOURCES.set({})
+    try:
+        yield
+    finally:
+        _SOURCES.reset(token)
+
+
 def source(account: Account, kind: str, channel: str, language: str) -> tuple[str, str, bool]:
     """(subject, body, is_the_owners) for a kind, channel and language."""
+    batch = _SOURCES.get()
+    key = (account.id, kind, channel, language)
+    if batch is not None and account.id and key in batch:
+        return batch[key]
     row = stored(account, kind, channel, language) if account.id else None
     if row is not None:
-        return row.subject, row.body, True
-    subject, body = defaults.default(kind, channel, language)
-    return subject, body, False
+        found = (row.subject, row.body, True)
+    else:
+        found = (*defaults.default(kind, channel, language), False)
+    if batch is not None and account.id:
+        batch[key] = found
+    return found
 
 
 def payment_details(account: Account, numbers: str) -> str:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from .. import clock, invoicing, payment
+from .. import clock, invoicing, payinfo, payment
 from ..extensions import db
 from ..models import Account, Client, Event, ImportFile, Invoice, Payment
 from ..money import CURRENCIES, MAX_CENTS, N_, AmountError, parse_amount
@@ -693,6 +693,7 @@ def _create(account, rows, clients, emailed, now, existing):
                 "instalment_plan": False,
                 "notes": "",
                 "structured_ref": payment.new_ogm(),
+                "public_token": payinfo.new_token(),
                 "created_at": now,
                 "updated_at": now,
             }

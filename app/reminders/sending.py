@@ -23,8 +23,8 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import clock, invoicing, mailer
-from ..documents import outgoing
+from .. import clock, invoicing, mailer, payinfo
+from ..documents import messages, outgoing
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
@@ -422,6 +422,23 @@ def _recheck(reminder: Reminder) -> tuple[str, str] | None:
 
 
 def send_batch(reminder_ids) -> dict[str, int]:
+    """See :func:`_send_batch`; what the fees of these reminders need (the earlier
+    reminders of their invoices, the fee settings) is read once for the batch."""
+    ids = list(reminder_ids)
+    if not ids:
+        return {}
+    with payinfo.fee_batch(_invoice_ids(ids)), messages.sources_batch():
+        return _send_batch(ids)
+
+
+def _invoice_ids(ids: list[int]) -> set[int]:
+    """The invoices these reminders cover (their own, their items')."""
+    own = select(Reminder.invoice_id).where(Reminder.id.in_(ids), Reminder.invoice_id.is_not(None))
+    items = select(ReminderItem.invoice_id).where(ReminderItem.reminder_id.in_(ids))
+    return set(db.session.scalars(own)) | set(db.session.scalars(items))
+
+
+def _send_batch(reminder_ids) -> dict[str, int]:
     """Claim, re-check, render and send each reminder over one SMTP connection.
 
     This is what the worker's job runs, and what ``reminders tick`` runs inline.
@@ -649,26 +666,43 @@ def _record_levels(reminder_id: int, kind: str, level: int, covered: list[tuple[
     """A reminder went out: a step reminder gets its item now, and every invoice it
     covers moves up to its level (the current level is the highest sent). Written in
     the transaction that records the outcome."""
+    payinfo.forget([invoice_id for invoice_id, _b, _c in covered])  # its fees read it again
     if kind not in ITEM_KINDS and covered:
         invoice_id, balance, currency = covered[0]
         db.session.execute(
-            planning.dialect_insert(ReminderItem.__table__)
-            .values(
-                reminder_id=reminder_id,
-                invoice_id=invoice_id,
-                level=level,
-                balance_cents=balance,
-                currency=currency,
-            )
-            .on_conflict_do_nothing(index_elements=["reminder_id", "invoice_id"])
+            _levels_statements()[0],
+            {
+                "reminder_id": reminder_id,
+                "invoice_id": invoice_id,
+                "level": level,
+                "balance_cents": balance,
+                "currency": currency,
+            },
         )
     if level > 0 and covered:
-        db.session.execute(
+        db.session.execute(_levels_statements()[1], {"ids": [i for i, _b, _c in covered], "new_level": level})
+
+
+_LEVELS: dict[str, tuple] = {}
+
+
+def _levels_statements() -> tuple:
+    """(item INSERT … ON CONFLICT DO NOTHING, invoice level UPDATE), built once per
+    dialect (building them cost more than running them)."""
+    name = db.engine.dialect.name
+    statements = _LEVELS.get(name)
+    if statements is None:
+        c = Invoice.__table__.c
+        statements = _LEVELS[name] = (
+            planning.dialect_insert(ReminderItem.__table__).on_conflict_do_nothing(
+                index_elements=["reminder_id", "invoice_id"]
+            ),
             update(Invoice.__table__)
-            .where(Invoice.__table__.c.id.in_([i for i, _b, _c in covered]))
-            .where(Invoice.__table__.c.reminder_level < level)
-            .values(reminder_level=level)
+            .where(c.id.in_(bindparam("ids", expanding=True)))
+            .where(c.reminder_level < bindparam("new_level"))
+            .values(reminder_level=bindparam("new_level")),
         )
+    return statements
 
 
 def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
