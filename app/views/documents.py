@@ -40,7 +40,7 @@ from ..documents.sandbox import TemplateProblem
 from ..extensions import db
 from ..forms import ConfirmForm, RelanceForm, options
 from ..models import MESSAGE_CHANNELS, MESSAGE_KINDS, Invoice, MessageTemplate, Reminder
-from ..reminders.planning import dialect_insert
+from ..reminders.planning import insert_reminder_once
 from ..reminders.sending import sample_invoice
 from . import render
 
@@ -379,30 +379,20 @@ def make_letter(invoice_id):
     except (DocumentProblem, TemplateProblem) as problem:
         return _invoice_problem(invoice, problem.message)
     now = clock.now()
-    statement = (
-        dialect_insert(Reminder.__table__)
-        .values(
-            key=f"letter:{invoice.id}:{form.key.data}",
-            account_id=current_user.id,
-            client_id=invoice.client_id,
-            invoice_id=invoice.id,
-            kind="letter",
-            channel="letter",
-            state="ready_to_print",
-            reason="",
-            recipient="",
-            subject=letter["message"].subject[:300],
-            body=letter["message"].text,
-            attempts=0,
-            message_id="",
-            last_error="",
-            document_kind=kind,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
+    insert_reminder_once(
+        f"letter:{invoice.id}:{form.key.data}",
+        now,
+        account_id=current_user.id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        kind="letter",
+        channel="letter",
+        state="ready_to_print",
+        recipient="",
+        subject=letter["message"].subject[:300],
+        body=letter["message"].text,
+        document_kind=kind,
     )
-    db.session.execute(statement)
     db.session.commit()
     flash(_("The letter is ready to print."), "success")
     return redirect(url_for("documents.letters_index"))
@@ -421,7 +411,17 @@ def _invoice_problem(invoice, message):
 @bp.route("/letters")
 @login_required
 def letters_index():
-    return render("documents/letters.html", letters=_ready_letters(), confirm_form=ConfirmForm(formdata=None))
+    return _letters_page()
+
+
+def _letters_page(status=200):
+    """The letters waiting to be printed, with a blank selection form."""
+    return render(
+        "documents/letters.html",
+        letters=_ready_letters(),
+        confirm_form=ConfirmForm(formdata=None),
+        status=status,
+    )
 
 
 @bp.route("/letters/print", methods=["POST"])
@@ -433,22 +433,12 @@ def letters_print():
     rows = _owned_letters(_chosen_ids())
     if not rows:
         flash(_("Select at least one letter."), "error")
-        return render(
-            "documents/letters.html",
-            letters=_ready_letters(),
-            confirm_form=ConfirmForm(formdata=None),
-            status=422,
-        )
+        return _letters_page(status=422)
     try:
         data = letters.letters_pdf([letters.reminder_letter(row) for row in rows])
     except (DocumentProblem, TemplateProblem) as problem:
         flash(problem.message, "error")
-        return render(
-            "documents/letters.html",
-            letters=_ready_letters(),
-            confirm_form=ConfirmForm(formdata=None),
-            status=422,
-        )
+        return _letters_page(status=422)
     db.session.commit()
     stamp = clock.today(current_user.timezone).isoformat()
     return Response(
@@ -470,12 +460,7 @@ def letters_confirm():
     rows = _owned_letters(_chosen_ids())
     if not rows:
         flash(_("Select at least one letter."), "error")
-        return render(
-            "documents/letters.html",
-            letters=_ready_letters(),
-            confirm_form=ConfirmForm(formdata=None),
-            status=422,
-        )
+        return _letters_page(status=422)
     now = clock.now()
     done = db.session.execute(
         update(Reminder)
