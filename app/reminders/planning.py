@@ -70,6 +70,19 @@ def dialect_insert(table):
     return sqlite_insert(table)
 
 
+def insert_reminder_once(key, now, **values):
+    """Insert one Reminder unless one with ``key`` exists already (the same form sent twice).
+    Returns the new id, or None when the key was taken. Counters and error fields start empty."""
+    row = {"reason": "", "attempts": 0, "message_id": "", "last_error": ""} | values
+    statement = (
+        dialect_insert(Reminder.__table__)
+        .values(key=key, **row, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Reminder.__table__.c.id)
+    )
+    return db.session.execute(statement).scalar()
+
+
 @dataclass
 class PlanReport:
     invoices: int = 0

@@ -23,7 +23,7 @@ from ..models import Reminder
 from ..reminders import planning
 from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
-from ..reminders.planning import dialect_insert
+from ..reminders.planning import insert_reminder_once
 from ..reminders.sending import default_invoice_email, send_preview
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
 from ..reminders.workflows import group_due, relevel_waiting
@@ -263,31 +263,20 @@ def send_email(invoice_id):
     to = form.to.data.strip().lower()
     if not invoice.client.email:
         invoice.client.email = to  # the address typed here is the client's from now on
-    statement = (
-        dialect_insert(Reminder.__table__)
-        .values(
-            key=f"invoice:{invoice.id}:{form.key.data}",
-            account_id=current_user.id,
-            client_id=invoice.client_id,
-            invoice_id=invoice.id,
-            kind="invoice",
-            channel="email",
-            state="scheduled",
-            reason="",
-            recipient=to,
-            subject=form.subject.data.strip(),
-            body=form.message.data.strip(),
-            attempts=0,
-            next_attempt_at=now,
-            message_id="",
-            last_error="",
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(Reminder.__table__.c.id)
+    reminder_id = insert_reminder_once(
+        f"invoice:{invoice.id}:{form.key.data}",
+        now,
+        account_id=current_user.id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        kind="invoice",
+        channel="email",
+        state="scheduled",
+        recipient=to,
+        subject=form.subject.data.strip(),
+        body=form.message.data.strip(),
+        next_attempt_at=now,
     )
-    reminder_id = db.session.execute(statement).scalar()
     db.session.commit()
     if reminder_id is not None:
         queue_soon([reminder_id])
