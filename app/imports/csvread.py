@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import unicodedata
 from datetime import date
@@ -15,6 +16,15 @@ from . import ImportRefused
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+
+
+def stored_mapping(text: str | None, fields) -> dict[str, int | None]:
+    """The column chosen for each field, as saved with the import (JSON); None where unset or unreadable."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        data = {}
+    return {f: data.get(f) if isinstance(data.get(f), int) else None for f in fields}
 
 
 def decode(content: bytes) -> str:

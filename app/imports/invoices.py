@@ -4,7 +4,6 @@ same file imported twice changes nothing."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -18,7 +17,7 @@ from ..models import Account, Client, Event, ImportFile, Invoice, Payment
 from ..money import CURRENCIES, MAX_CENTS, N_, AmountError, parse_amount
 from ..reminders import planning
 from . import CHUNK, ImportRefused
-from .csvread import decode, normalise_header, parse_date, reader
+from .csvread import decode, normalise_header, parse_date, reader, stored_mapping
 
 FIELDS = (
     "number",
@@ -236,11 +235,7 @@ def missing_fields(mapping) -> list[str]:
 
 
 def load_mapping(import_file: ImportFile) -> dict[str, int | None]:
-    try:
-        data = json.loads(import_file.mapping or "{}")
-    except ValueError:
-        data = {}
-    return {f: data.get(f) if isinstance(data.get(f), int) else None for f in FIELDS}
+    return stored_mapping(import_file.mapping, FIELDS)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ stored once per account (bank transaction id, or a hash of date/amount/text)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,7 +16,7 @@ from ..extensions import db
 from ..models import Account, ImportFile, StatementLine
 from ..money import N_, AmountError
 from . import CHUNK, ImportRefused
-from .csvread import decode, normalise_header, parse_date, parse_signed_amount, reader
+from .csvread import decode, normalise_header, parse_date, parse_signed_amount, reader, stored_mapping
 
 FIELDS = (
     "booked_on",
@@ -152,11 +151,7 @@ def missing_fields(mapping):
 
 
 def load_mapping(import_file: ImportFile):
-    try:
-        data = json.loads(import_file.mapping or "{}")
-    except ValueError:
-        data = {}
-    return {f: data.get(f) if isinstance(data.get(f), int) else None for f in FIELDS}
+    return stored_mapping(import_file.mapping, FIELDS)
 
 
 def is_xml(content: bytes) -> bool:
