@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 
+from sqlalchemy import select
+
 from app import invoicing
 from app.extensions import db
 from app.models import Account, Client, Invoice
@@ -26,6 +28,19 @@ def make_account(email=None, password=PASSWORD, **fields) -> Account:
     db.session.add(account)
     db.session.commit()
     return account
+
+
+def register_owner(app, auth, fixed_now, now="2026-11-23T09:00:00+01:00", language=None) -> int:
+    """owner@example.com signs up through the form at ``now``; returns the account id.
+    With ``language``, the account then reads pages and emails in it."""
+    fixed_now(now)
+    auth.register()
+    with app.app_context():
+        account = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
+        if language is not None:
+            account.language = language
+            db.session.commit()
+        return account.id
 
 
 def make_client(account, name=None, email="client@example.com", **fields) -> Client:

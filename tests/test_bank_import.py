@@ -18,7 +18,7 @@ from app.imports.statements import camt_entries
 from app.models import Account, Event, ImportFile, Invoice, Payment, Reminder, StatementLine
 from app.reminders.dispatch import tick
 
-from .factories import make_client, make_invoice
+from .factories import make_client, make_invoice, register_owner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 
@@ -30,13 +30,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now("2026-11-23T08:00:00+01:00")
-    auth.register()
-    with app.app_context():
-        account = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
-        account.language = "en"
-        db.session.commit()
-        return account.id
+    return register_owner(app, auth, fixed_now, "2026-11-23T08:00:00+01:00", language="en")
 
 
 @pytest.fixture

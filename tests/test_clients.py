@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Account, Client
 
-from .factories import make_client, make_invoice
+from .factories import make_client, make_invoice, register_owner
 
 VALID = {
     "name": "Atelier Moreau",
@@ -26,10 +26,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now("2026-11-23T09:00:00+01:00")
-    auth.register()
-    with app.app_context():
-        return db.session.scalar(select(Account.id).where(Account.email == "owner@example.com"))
+    return register_owner(app, auth, fixed_now)
 
 
 def clients_of(app, account_id):

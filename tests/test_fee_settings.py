@@ -8,6 +8,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Account, FeeCost, RateOverride
 
+from .factories import register_owner
+
 
 @pytest.fixture(autouse=True)
 def english(client):
@@ -16,10 +18,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now("2026-11-23T09:00:00+01:00")
-    auth.register()
-    with app.app_context():
-        return db.session.scalar(select(Account.id).where(Account.email == "owner@example.com"))
+    return register_owner(app, auth, fixed_now)
 
 
 def costs_form(**extra):

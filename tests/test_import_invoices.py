@@ -15,8 +15,10 @@ from app.extensions import db
 from app.imports import ImportRefused
 from app.imports import invoices as invoice_import
 from app.imports.csvread import decode, parse_date, parse_signed_amount, reader
-from app.models import Account, Client, ImportFile, Invoice, Payment, Reminder
+from app.models import Client, ImportFile, Invoice, Payment, Reminder
 from app.reminders.dispatch import QUEUE, tick
+
+from .factories import register_owner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 
@@ -28,13 +30,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now("2026-11-23T09:00:00+01:00")
-    auth.register()
-    with app.app_context():
-        account = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
-        account.language = "en"
-        db.session.commit()
-        return account.id
+    return register_owner(app, auth, fixed_now, language="en")
 
 
 def upload(client, content, name="invoices.csv", kind="invoices"):

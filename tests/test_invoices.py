@@ -12,7 +12,7 @@ from app.extensions import db
 from app.invoicing import record_payment, void
 from app.models import Account, Client, Invoice
 
-from .factories import make_account, make_client, make_invoice
+from .factories import make_account, make_client, make_invoice, register_owner
 
 NOW = "2026-11-23T09:00:00+01:00"  # a Monday, in Paris
 
@@ -24,10 +24,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now(NOW)
-    auth.register()
-    with app.app_context():
-        return db.session.scalar(select(Account.id).where(Account.email == "owner@example.com"))
+    return register_owner(app, auth, fixed_now, NOW)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.invoicing import record_payment
 from app.models import Account, Invoice, Payment
 
-from .factories import make_client, make_invoice
+from .factories import make_client, make_invoice, register_owner
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +20,7 @@ def english(client):
 
 @pytest.fixture
 def owner(app, auth, fixed_now):
-    fixed_now("2026-11-23T09:00:00+01:00")
-    auth.register()
-    with app.app_context():
-        return db.session.scalar(select(Account.id).where(Account.email == "owner@example.com"))
+    return register_owner(app, auth, fixed_now)
 
 
 @pytest.fixture
