@@ -22,8 +22,8 @@ from app.extensions import db
 from app.models import Account, Client, Invoice, PdfCache
 from app.reminders.dispatch import tick
 
-from .factories import make_account, make_client, make_invoice
-from .test_engine import CLIENT, D, at, run_worker, subjects, tick_and_work
+from .factories import make_account, make_invoice
+from .test_engine import CLIENT, at, engine_case, run_worker, subjects, tick_and_work
 
 OWNER = "owner@example.com"
 
@@ -31,14 +31,7 @@ OWNER = "owner@example.com"
 @pytest.fixture
 def setup(app, fixed_now):
     """As in test_engine: invoice F-2026-014 sent by email on 4 November, due 4 December."""
-    fixed_now(at(2026, 11, 4, 10))
-    with app.app_context():
-        account = make_account(email=OWNER, iban="FR7630006000011234567890189")
-        client = make_client(account, name="Atelier Moreau", email=CLIENT, language="en")
-        invoice = make_invoice(
-            account, client, total_cents=1234_56, issued_on=date(2026, 11, 4), due_on=D, number="F-2026-014"
-        )
-        return {"account": account.id, "client": client.id, "invoice": invoice.id}
+    return engine_case(app, fixed_now)
 
 
 def pdfs_of(message) -> list[tuple[str, str]]:

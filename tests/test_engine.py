@@ -44,9 +44,9 @@ def tick_and_work(app, fixed_now, moment):
     return report
 
 
-@pytest.fixture
-def setup(app, fixed_now):
-    """An owner, a client with an email and invoice F sent by email on 4 November."""
+def engine_case(app, fixed_now):
+    """An owner, a client with an email and invoice F-2026-014 (due Friday 4 December 2026)
+    sent by email on 4 November, the clock then; their ids as {"account", "client", "invoice"}."""
     fixed_now(at(2026, 11, 4, 10))
     with app.app_context():
         account = make_account(email="owner@example.com", iban="FR7630006000011234567890189")
@@ -55,6 +55,12 @@ def setup(app, fixed_now):
             account, client, total_cents=1234_56, issued_on=date(2026, 11, 4), due_on=D, number="F-2026-014"
         )
         return {"account": account.id, "client": client.id, "invoice": invoice.id}
+
+
+@pytest.fixture
+def setup(app, fixed_now):
+    """An owner, a client with an email and invoice F sent by email on 4 November."""
+    return engine_case(app, fixed_now)
 
 
 def subjects(sink, address=CLIENT):

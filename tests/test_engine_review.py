@@ -28,7 +28,7 @@ from app.reminders.schedule import InvoiceFacts, Schedule, steps
 from app.reminders.sending import send_batch
 
 from .factories import make_account, make_client, make_invoice
-from .test_engine import CLIENT, D, at, reminders, run_worker, subjects, tick_and_work
+from .test_engine import CLIENT, D, at, engine_case, reminders, run_worker, subjects, tick_and_work
 
 PARIS = ZoneInfo("Europe/Paris")
 OWNER = "owner@example.com"
@@ -38,14 +38,7 @@ OWNER = "owner@example.com"
 def case(app, fixed_now):
     """As tests/test_engine.py: an owner, a client with an email, invoice F-2026-014
     (due Friday 4 December 2026) sent by email on 4 November; default schedule."""
-    fixed_now(at(2026, 11, 4, 10))
-    with app.app_context():
-        account = make_account(email=OWNER, iban="FR7630006000011234567890189")
-        client = make_client(account, name="Atelier Moreau", email=CLIENT, language="en")
-        invoice = make_invoice(
-            account, client, total_cents=1234_56, issued_on=date(2026, 11, 4), due_on=D, number="F-2026-014"
-        )
-        return {"account": account.id, "client": client.id, "invoice": invoice.id}
+    return engine_case(app, fixed_now)
 
 
 def no_propagation(app):
