@@ -32,14 +32,20 @@ ESCAPES = [
 ]
 
 
-@pytest.mark.parametrize("source", ESCAPES)
-def test_escape_attempts_are_refused(source):
+def refused_within_a_second(source, context) -> str:
+    """Render ``source``: it must be refused in under a second; returns the message."""
     started = time.perf_counter()
     with pytest.raises(TemplateProblem) as refused:
-        sandbox.render(source, {"client_name": "Acme", "invoices": [{"number": "F-1"}]})
+        sandbox.render(source, context)
     assert time.perf_counter() - started < 1
-    assert refused.value.message
-    assert "<class" not in refused.value.message
+    return refused.value.message
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_escape_attempts_are_refused(source):
+    message = refused_within_a_second(source, {"client_name": "Acme", "invoices": [{"number": "F-1"}]})
+    assert message
+    assert "<class" not in message
 
 
 LOOPS = [
@@ -58,11 +64,7 @@ LOOPS = [
 
 @pytest.mark.parametrize("source", LOOPS)
 def test_a_million_iterations_or_a_huge_output_are_refused_within_a_second(source):
-    started = time.perf_counter()
-    with pytest.raises(TemplateProblem) as refused:
-        sandbox.render(source, {})
-    assert time.perf_counter() - started < 1
-    assert "too" in refused.value.message
+    assert "too" in refused_within_a_second(source, {})
 
 
 def test_source_too_long_is_refused():
