@@ -98,8 +98,8 @@ def _run(invoice_ids):
 
 
 def enqueue_due(now=None) -> int:
-    """Queue warm_pdfs for the invoices whose next reminder comes within a day (once
-    per invoice and planned time: a Redis marker). Returns how many were queued."""
+    """Queue warm_pdfs for the invoices whose next reminder comes within the next day
+    (once per invoice and planned time: a Redis marker). Returns how many were queued."""
     from rq import Queue
 
     from ..reminders.dispatch import redis_connection
@@ -111,7 +111,8 @@ def enqueue_due(now=None) -> int:
         select(Invoice.id, Invoice.next_reminder_at).where(
             Invoice.status == "sent",
             Invoice.reminders_enabled.is_(True),
-            Invoice.next_reminder_at.is_not(None),
+            # Not those due now: this very tick sends them (and draws what is missing).
+            Invoice.next_reminder_at > now,
             Invoice.next_reminder_at <= now + AHEAD,
         )
     ).all()
