@@ -68,6 +68,16 @@ def create_app(config=None):
         app.config.update(config)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
 
+    proxies = int(app.config.get("RELANCE_PROXIES") or 0)
+    if proxies < 0:
+        raise RuntimeError("RELANCE_PROXIES must be 0 or a positive number of proxies.")
+    if proxies:
+        # Behind a TLS proxy the socket address is the proxy's: trust that many
+        # X-Forwarded-* hops so rate limits and URLs see the real client.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
     if app.config["RELANCE_ENV"] == "production" and app.config["SECRET_KEY"] in (
         DEFAULT_SECRET_KEY,
         "",

@@ -45,6 +45,9 @@ def from_environ(instance_path):
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         # Where people reach the web app; used for links in emails sent by the worker.
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000"),
+        # How many reverse proxies in front of the app to trust for X-Forwarded-*
+        # (client address, scheme, host). 0 = none: X-Forwarded-For is ignored.
+        "RELANCE_PROXIES": int(env.get("RELANCE_PROXIES", "0") or 0),
     }
 
 

@@ -238,3 +238,43 @@ def test_the_client_can_open_the_invoice_pdf(app, client, setup, fixed_now):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF")
     assert client.get("/p/not-the-token/invoice.pdf").status_code == 404
+
+
+def _proxied_app(app, proxies):
+    from app import create_app
+
+    keys = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "RATELIMIT_STORAGE_URI")
+    keys += ("MAIL_SERVER", "MAIL_PORT", "MAIL_TIMEOUT", "SERVER_NAME")
+    other = create_app({**{k: app.config[k] for k in keys}, "RELANCE_PROXIES": proxies})
+    other.test_client_class = app.test_client_class
+    return other
+
+
+def _burst(client, token, forwarded_for):
+    csrf = _page_csrf(client, token)
+    headers = {"X-Forwarded-For": forwarded_for}
+    data = {"kind": "promise", "promised_on": "", "csrf_token": csrf}
+    return [client.post(f"/p/{token}", data=data, headers=headers).status_code for _ in range(6)]
+
+
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_limit(app, setup, fixed_now):
+    fixed_now(at(2026, 12, 5, 12))
+    token = _token(app, setup["invoice"])
+    proxied = _proxied_app(app, 1)
+    client = proxied.test_client()
+    try:
+        assert _burst(client, token, "203.0.113.7") == [422] * 5 + [429]
+        # Another client behind the same proxy is not locked out by the first one.
+        assert _burst(client, token, "198.51.100.9") == [422] * 5 + [429]
+    finally:
+        with proxied.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, client, setup, fixed_now):
+    fixed_now(at(2026, 12, 5, 12))
+    token = _token(app, setup["invoice"])
+    assert _burst(client, token, "203.0.113.7") == [422] * 5 + [429]
+    # A made-up X-Forwarded-For does not open a fresh bucket.
+    assert _burst(client, token, "198.51.100.9") == [429] * 6

@@ -27,7 +27,12 @@ LEVELS = 3  # costs for the 1st, 2nd and 3rd-and-later overdue reminders
 
 
 def _answer_limit_key():
-    return f"answer:{get_remote_address()}"
+    # Per link and per client address: one client's retries never use up another's.
+    return f"answer:{request.view_args.get('token', '')}:{get_remote_address()}"
+
+
+def _pdf_limit_key():
+    return f"pdf:{request.view_args.get('token', '')}:{get_remote_address()}"
 
 
 def _public_invoice(token):
@@ -78,7 +83,7 @@ def page(token):
 
 
 @bp.route("/p/<token>/invoice.pdf")
-@limiter.limit("20 per minute", key_func=lambda: f"pdf:{get_remote_address()}")
+@limiter.limit("20 per minute", key_func=_pdf_limit_key)
 def invoice_pdf(token):
     """The invoice PDF for the client (the same cached file the owner downloads)."""
     from ..documents import pdf
