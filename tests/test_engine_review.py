@@ -482,3 +482,49 @@ def test_a_send_that_outlives_its_lease_still_records_sent(app, case, fixed_now)
     assert outcome == {"sent": 1}  # the server said 250: the worker knows it went
     # ...but the row says "unknown: it may have arrived" and offers "Send it again".
     assert reminders(app, case["invoice"])[-3] == ("sent", "")
+
+
+# --- 9. A reminder that cannot be rendered ------------------------------------------------
+
+
+def test_a_reminder_that_cannot_be_rendered_fails_visibly_and_the_batch_goes_on(
+    app, fixed_now, sink, monkeypatch, client, auth
+):
+    from app.documents import outgoing
+    from app.models import Reminder
+
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email=OWNER)
+        ids = {}
+        for name in ("Broken", "Fine"):
+            customer = make_client(account, name=name, email=f"{name.lower()}@example.com", language="en")
+            invoice = make_invoice(
+                account, customer, issued_on=date(2026, 11, 4), due_on=D, number=f"F-2026-{name}"
+            )
+            ids[name] = invoice.id
+    real = outgoing.reminder_email
+
+    def reminder_email(account, customer, invoices, *args, **kwargs):
+        if customer.name == "Broken":  # e.g. a text or a value the renderer chokes on
+            raise RuntimeError("cannot render this one")
+        return real(account, customer, invoices, *args, **kwargs)
+
+    monkeypatch.setattr(outgoing, "reminder_email", reminder_email)
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    # The other reminder of the batch went.
+    assert [m["X-Rcpt-To"] for m in sink.messages] == ["fine@example.com"]
+    assert reminders(app, ids["Fine"])[-3] == ("sent", "")
+    # The broken one is failed (certainly not sent), with the error, not left in sending.
+    assert reminders(app, ids["Broken"])[-3] == ("failed", "render_error")
+    with app.app_context():
+        row = db.session.scalar(select(Reminder).where(Reminder.invoice_id == ids["Broken"]))
+        assert "cannot render this one" in row.last_error
+        assert row.next_attempt_at is None
+    # Later ticks neither sweep it to "unknown" nor send it.
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9, 10))
+    assert reminders(app, ids["Broken"])[-3] == ("failed", "render_error")
+    assert [m["X-Rcpt-To"] for m in sink.messages if m["X-Rcpt-To"] != OWNER] == ["fine@example.com"]
+    auth.login(email=OWNER)
+    page = client.get(f"/invoices/{ids['Broken']}").get_data(as_text=True)
+    assert "could not be prepared" in page

@@ -20,6 +20,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -283,6 +284,9 @@ def deliver(smtp: smtplib.SMTP, message, data: bytes | None = None) -> None:
     except (Temporary, Permanent):
         _reset(smtp)
         raise
+    except smtplib.SMTPException as error:  # anything else before the data: not sent
+        _reset(smtp)
+        raise Temporary(str(error) or error.__class__.__name__) from error
     try:
         code, reply = smtp.data(message.as_bytes() if data is None else data)
         if code != 250:  # smtplib only raises for the 354 step; the final answer is ours
@@ -468,7 +472,24 @@ def _send_batch(reminder_ids) -> dict[str, int]:
     try:
         claimed = planning.claim(ids[0]) if ids else False
         for position, reminder_id in enumerate(ids):
-            prepared = _prepare(reminder_id, claimed)
+            try:
+                prepared = _prepare(reminder_id, claimed)
+            except SQLAlchemyError:
+                raise  # the database itself: nothing can be recorded (handled below)
+            except Exception as error:  # noqa: BLE001 - claimed, certainly not sent: record it
+                # A reminder that cannot be rendered (or its attachment drawn) fails
+                # visibly; the rest of the batch goes on.
+                log.exception("reminder %s: cannot be prepared", reminder_id)
+                db.session.rollback()
+                prepared = (
+                    "failed",
+                    {
+                        "state": "failed",
+                        "reason": "render_error",
+                        "next_attempt_at": None,
+                        "last_error": f"{error.__class__.__name__}: {error}"[:500],
+                    },
+                )
             if in_flight is not None:  # the previous exchange ends
                 done, in_flight = in_flight, None
                 count(done.ready.reminder_id, *_collect(done, connection))

@@ -37,6 +37,7 @@ REASON_TEXT = {
     "superseded": _l("a later reminder was due at the same time (catch-up after a pause)"),
     "due_date_reached": _l("the due date had come: a before-due reminder is never sent late"),
     "refused": _l("the mail server refused it"),
+    "render_error": _l("this reminder could not be prepared (its text or PDF): it was not sent"),
     "temporary": _l("the mail server asked to try again later"),
     "gave_up": _l("the mail server kept refusing it; Relance gave up"),
     "worker_lost": _l("the sending process stopped in the middle: it may have arrived"),
