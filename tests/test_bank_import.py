@@ -6,11 +6,13 @@ the Today screen."""
 
 import io
 import re
+import threading
 from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.imports import ImportRefused, matching
@@ -18,6 +20,7 @@ from app.imports.statements import camt_entries
 from app.models import Account, Event, ImportFile, Invoice, Payment, Reminder, StatementLine
 from app.reminders.dispatch import tick
 
+from .conftest import PASSWORD
 from .factories import make_client, make_invoice, register_owner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -381,3 +384,66 @@ def test_csv_without_transaction_ids_is_idempotent_by_hash(app, client, books):
     assert "0 new line(s), 3 already known" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert counts(app)[:2] == (3, 1)
     assert invoice(app, books["F-2026-101"]).paid_cents == 1250_00
+
+
+def _at_once(*calls):
+    """Run the calls in threads released together; returns their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_a_double_click_on_confirm_records_one_payment(app, client, books):
+    """Two confirm requests at the same time (two tabs, a double click): one payment."""
+    import_csv_statement(client)
+    with app.app_context():
+        line_id = db.session.scalar(select(StatementLine.id).where(StatementLine.bank_id == "TX-1002"))
+    other = app.test_client()
+    other.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert other.form("/login", {"email": "owner@example.com", "password": PASSWORD}).status_code == 302
+    tokens = client.csrf_token(), other.csrf_token()
+    url = f"/imports/lines/{line_id}/confirm"
+    codes = _at_once(
+        lambda: client.post(url, data={"csrf_token": tokens[0]}).status_code,
+        lambda: other.post(url, data={"csrf_token": tokens[1]}).status_code,
+    )
+    assert codes == [302, 302]
+    paid = invoice(app, books["F-2026-104"])
+    assert (paid.status, paid.paid_cents) == ("paid", 99_90)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Payment.id)).where(Payment.invoice_id == paid.id)) == 1
+        assert db.session.get(StatementLine, line_id).state == "applied"
+    # A dismiss arriving after the confirm changes nothing.
+    response = client.post(
+        f"/imports/lines/{line_id}/dismiss", data={"csrf_token": tokens[0]}, headers={"HX-Request": "true"}
+    )
+    assert "already handled" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(StatementLine, line_id).state == "applied"
+
+
+def test_confirm_after_the_line_was_handled_elsewhere_records_nothing(app, client, books):
+    """The line is dismissed between the page load and the confirm's conditional update."""
+    import_csv_statement(client)
+    with app.app_context():
+        line = db.session.scalar(select(StatementLine).where(StatementLine.bank_id == "TX-1002"))
+        line_id = line.id
+        matching.dismiss(line)
+        db.session.commit()
+        stale = db.session.get(StatementLine, line_id)
+        set_committed_value(stale, "state", "review")  # as an earlier read saw it
+        with pytest.raises(matching.AlreadyHandled):
+            matching.confirm(stale)
+        db.session.rollback()
+        paid = select(func.count(Payment.id)).where(Payment.invoice_id == books["F-2026-104"])
+        assert db.session.scalar(paid) == 0

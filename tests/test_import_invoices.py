@@ -3,6 +3,7 @@ French or English way, mapping guessed and corrected, dry run, idempotent re-imp
 bad rows, the worker path with its progress, the CLI, isolation and bad input."""
 
 import re
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.imports.csvread import decode, parse_date, parse_signed_amount, reader
 from app.models import Client, ImportFile, Invoice, Payment, Reminder
 from app.reminders.dispatch import QUEUE, tick
 
+from .conftest import PASSWORD
 from .factories import register_owner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -444,3 +446,42 @@ def test_cli_refuses_bad_rows(app, owner, tmp_path):
     assert invoices_of(app, owner) == {}
     result = runner.invoke(args=["import", "invoices", str(path), "--account", "nobody@example.com"])
     assert result.exit_code != 0 and "no account" in result.output
+
+
+def test_a_double_click_on_import_runs_it_once(app, client, owner):
+    """Two "Import" requests at the same time: one run; the other just shows the result."""
+    content = (FIXTURES / "invoices_fr_semicolon_cp1252.csv").read_bytes()
+    response = upload(client, content)
+    import_id = import_id_of(response)
+    html = client.get(f"/imports/{import_id}/mapping").get_data(as_text=True)
+    data = {"csrf_token": client.csrf_token(), "already_emailed": "y"}
+    for name in invoice_import.FIELDS:
+        block = re.search(rf'<select id="col_{name}" name="col_{name}">(.*?)</select>', html, re.S).group(1)
+        data[f"col_{name}"] = re.search(r'<option value="([^"]+)"\s+selected', block).group(1)
+    assert client.post(f"/imports/{import_id}/mapping", data=data).status_code == 302
+    other = app.test_client()
+    assert other.form("/login", {"email": "owner@example.com", "password": PASSWORD}).status_code == 302
+    tokens = client.csrf_token(), other.csrf_token()
+    barrier = threading.Barrier(2)
+    codes = [None, None]
+
+    def run(index, who):
+        barrier.wait()
+        data = {"csrf_token": tokens[index], "valid_only": "y"}
+        codes[index] = who.post(f"/imports/{import_id}/run", data=data).status_code
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate((client, other))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert codes == [302, 302]
+    with app.app_context():
+        found = db.session.get(ImportFile, import_id)
+        assert found.state == "done" and found.created_count > 0
+        payments = db.session.scalar(select(func.count(Payment.id)))
+    once = invoices_of(app, owner)
+    # The same file imported once more (a new upload) changes nothing: no doubled payment.
+    assert len(once) == found.created_count
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Payment.id))) == payments

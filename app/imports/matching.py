@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask_babel import force_locale, format_date, gettext
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from .. import payment
 from ..extensions import db
@@ -175,14 +175,33 @@ class OpenInvoices:
             self.by_balance.setdefault((invoice.currency, invoice.balance_cents), []).append(invoice)
 
 
+class AlreadyHandled(Exception):
+    """Another request (a double click, a second tab) handled the line first."""
+
+
+def _claim(line: StatementLine, state: str) -> None:
+    """Move a pending line to ``state`` only if it is still pending, in one
+    conditional UPDATE: of two concurrent requests (PostgreSQL row lock, SQLite
+    write lock) exactly one changes the row; the other raises AlreadyHandled."""
+    result = db.session.execute(
+        update(StatementLine)
+        .where(StatementLine.id == line.id, StatementLine.state.in_(PENDING_STATES))
+        .values(state=state)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise AlreadyHandled()
+    line.state = state
+
+
 def apply_payment(line: StatementLine, invoice: Invoice) -> None:
     """Record the line as a payment of the invoice (at most its balance)."""
     amount = min(line.amount_cents, invoice.balance_cents)
     if amount <= 0:
         raise InvoiceRuleError("nothing due")
+    _claim(line, "applied")
     payment = record_payment(invoice, amount, line.booked_on, "transfer", f"bank {line.bank_id}"[:140])
     db.session.flush()
-    line.state = "applied"
     line.invoice_id = invoice.id
     line.payment_id = payment.id
 
@@ -228,7 +247,7 @@ def confirm(line: StatementLine) -> Invoice:
 
 
 def dismiss(line: StatementLine) -> None:
-    line.state = "dismissed"
+    _claim(line, "dismissed")
     refresh_holds(db.session.get(Account, line.account_id))
 
 

@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -248,9 +248,20 @@ def run(import_id):
         abort(404)
     if import_file.state != "uploaded":
         return redirect(url_for("imports.detail", import_id=import_file.id))
+    # Claim the import in one conditional UPDATE: a double click (or a second tab)
+    # finds it no longer "uploaded" and only sees the result.
+    claimed = db.session.execute(
+        update(ImportFile)
+        .where(ImportFile.id == import_file.id, ImportFile.state == "uploaded")
+        .values(state="queued")
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return redirect(url_for("imports.detail", import_id=import_id))
+    import_file.state = "queued"
     import_file.valid_only = request.form.get("valid_only") == "y"
     if import_file.rows_total > WORKER_THRESHOLD:
-        import_file.state = "queued"
         db.session.commit()
         tasks.enqueue(import_file)
         return redirect(url_for("imports.detail", import_id=import_file.id))
@@ -325,6 +336,10 @@ def _line_action(line_id, action):
             abort(400)
         try:
             invoice = matching.confirm(line)
+        except matching.AlreadyHandled:
+            db.session.rollback()
+            line = _owned(StatementLine, line_id)
+            message = _("This line was already handled.")
         except InvoiceRuleError:
             db.session.rollback()
             line = _owned(StatementLine, line_id)
@@ -337,12 +352,18 @@ def _line_action(line_id, action):
                 message=message,
                 lines=[line],
             )
-        db.session.commit()
-        message = _("Payment recorded on %(number)s.", number=invoice.number)
+        else:
+            db.session.commit()
+            message = _("Payment recorded on %(number)s.", number=invoice.number)
     else:
-        matching.dismiss(line)
-        db.session.commit()
-        message = _("Dismissed: not a payment of your invoices.")
+        try:
+            matching.dismiss(line)
+            db.session.commit()
+            message = _("Dismissed: not a payment of your invoices.")
+        except matching.AlreadyHandled:
+            db.session.rollback()
+            line = _owned(StatementLine, line_id)
+            message = _("This line was already handled.")
     if request.headers.get("HX-Request"):
         return render(
             "imports/review.html", "partials/review_line.html", line=line, message=message, lines=[line]
