@@ -485,3 +485,14 @@ def test_a_double_click_on_import_runs_it_once(app, client, owner):
     assert len(once) == found.created_count
     with app.app_context():
         assert db.session.scalar(select(func.count(Payment.id))) == payments
+
+
+@pytest.mark.parametrize("column", ["²", "٣", "-1", "99", "1.0"])
+def test_a_malformed_column_choice_is_400_not_500(app, client, owner, column):
+    content = (FIXTURES / "invoices_fr_semicolon_cp1252.csv").read_bytes()
+    import_id = import_id_of(upload(client, content))
+    data = {"csrf_token": client.csrf_token(), "col_number": column}
+    response = client.post(f"/imports/{import_id}/mapping", data=data)
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.get(ImportFile, import_id).state == "uploaded"

@@ -163,7 +163,8 @@ def mapping(import_id):
         chosen = {}
         for name in module.FIELDS:
             value = request.form.get(f"col_{name}", "")
-            if value.isdigit() and int(value) < len(header):
+            # ASCII digits only: "²".isdigit() is true but int("²") raises.
+            if value.isascii() and value.isdigit() and int(value) < len(header):
                 chosen[name] = int(value)
             elif value in ("", "none"):
                 chosen[name] = None
