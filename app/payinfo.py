@@ -22,6 +22,7 @@ from flask import render_template
 from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from . import clock, fees, mailer, payment
 from .extensions import db
@@ -401,6 +402,7 @@ def open_answers(account_id: int, limit: int = 10):
     return db.session.scalars(
         select(ClientAnswer)
         .where(ClientAnswer.account_id == account_id, ClientAnswer.resolved_at.is_(None))
+        .options(joinedload(ClientAnswer.invoice).joinedload(Invoice.client))  # the home list shows both
         .order_by(ClientAnswer.created_at.desc(), ClientAnswer.id.desc())
         .limit(limit)
     ).all()

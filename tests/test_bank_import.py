@@ -447,3 +447,41 @@ def test_confirm_after_the_line_was_handled_elsewhere_records_nothing(app, clien
         db.session.rollback()
         paid = select(func.count(Payment.id)).where(Payment.invoice_id == books["F-2026-104"])
         assert db.session.scalar(paid) == 0
+
+
+def _statements_during(app, call):
+    from sqlalchemy import event
+
+    seen = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return response, seen
+
+
+def test_the_review_list_and_home_answers_load_invoices_and_clients_in_one_query(app, client, books):
+    """No lazy load per line: the invoice and its client come with the lines (and the answers)."""
+    from app import payinfo
+
+    import_csv_statement(client)
+    with app.app_context():
+        for number in ("F-2026-101", "F-2026-105"):
+            payinfo.record_answer(
+                db.session.get(Invoice, books[number]), "promise", promised_on=date(2026, 12, 20)
+            )
+    response, seen = _statements_during(app, lambda: client.get("/imports/review"))
+    assert response.status_code == 200 and "Maybe" in response.get_data(as_text=True)
+    lazy = [s for s in seen if "WHERE client.id =" in s or "WHERE invoice.id =" in s]
+    assert lazy == []
+    response, seen = _statements_during(app, lambda: client.get("/today"))
+    assert response.status_code == 200 and "Clients answered" in response.get_data(as_text=True)
+    lazy = [s for s in seen if "WHERE client.id =" in s or "WHERE invoice.id =" in s]
+    assert lazy == []

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import clock
@@ -20,7 +21,7 @@ from ..imports import invoices as invoice_import
 from ..imports import statements as statement_import
 from ..imports.csvread import count_rows, decode, reader
 from ..invoicing import InvoiceRuleError
-from ..models import ImportFile, StatementLine
+from ..models import ImportFile, Invoice, StatementLine
 from . import redirect_to, render
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -321,6 +322,7 @@ def review():
     lines = db.session.scalars(
         select(StatementLine)
         .where(StatementLine.account_id == current_user.id, StatementLine.state.in_(matching.PENDING_STATES))
+        .options(joinedload(StatementLine.invoice).joinedload(Invoice.client))  # one query, not 400
         .order_by(StatementLine.state, StatementLine.booked_on.desc(), StatementLine.id)
         .limit(200)
     ).all()
