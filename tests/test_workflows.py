@@ -446,3 +446,49 @@ def test_remind_all_job_lost_with_redis_data_runs_again_and_sends_once(
             select(func.count(Reminder.id)).where(Reminder.batch_id == batch_id, Reminder.state == "sent")
         )
         assert sent == 3
+
+
+def test_a_grouped_step_left_out_of_its_group_is_decided_again(app, client, auth, world, fixed_now, sink):
+    """G3 and G7 grouped on 14 December; before the group goes, the client says G7 is
+    paid (a hold): the group goes for G3 alone, G7's +7 step shows held (not "sent in
+    one email"), and when the owner resumes G7 that step is decided again and goes."""
+    from app.reminders import holds
+    from app.reminders.dispatch import tick
+
+    _login(auth, fixed_now)
+    assert client.form("/settings/reminders/grouping", {"group_reminders": "1"}).status_code == 302
+    fixed_now(datetime(2026, 11, 1, 10, tzinfo=PARIS))
+    with app.app_context():
+        account = db.session.scalar(select(Account).where(Account.email == "owner@example.com"))
+        a = db.session.get(Client, world["a"])
+        make_invoice(account, a, number="G3", due_on=date(2026, 12, 11), total_cents=10_00)
+        g7 = make_invoice(account, a, number="G7", due_on=date(2026, 12, 7), total_cents=20_00).id
+        db.session.execute(
+            Invoice.__table__.update()
+            .where(Invoice.id.in_([world[n] for n in ("A1", "A2", "I1", "B1", "P1", "C1")]))
+            .values(status="paid")
+        )
+        db.session.commit()
+    fixed_now(datetime(2026, 12, 14, 9, 5, tzinfo=PARIS))
+    with app.app_context():
+        tick()  # the group is written and queued
+        holds.hold(db.session.get(Invoice, g7), "client_paid")
+        db.session.commit()
+        run_worker(app)
+    (message,) = sink.to("a@example.com")
+    body = message.get_body(("plain",)).get_content()
+    assert "G3" in body and "G7" not in body
+    with app.app_context():
+        step = db.session.scalar(select(Reminder).where(Reminder.invoice_id == g7, Reminder.step_offset == 7))
+        assert (step.step_offset, step.state, step.reason) == (7, "held", "client_paid")
+    fixed_now(datetime(2026, 12, 14, 9, 30, tzinfo=PARIS))
+    with app.app_context():
+        assert holds.release(db.session.get(Invoice, g7))
+        db.session.commit()
+        tick()
+        run_worker(app)
+    later = sink.to("a@example.com")[1:]
+    assert len(later) == 1 and "G7" in later[0]["subject"]
+    with app.app_context():
+        step = db.session.scalar(select(Reminder).where(Reminder.invoice_id == g7, Reminder.step_offset == 7))
+        assert (step.step_offset, step.state) == (7, "sent")

@@ -731,6 +731,8 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
     since are left out of it; with none left, it does not go."""
     client = reminder.client
     if not client.email:
+        if reminder.kind == "group":
+            _ungroup(reminder, reminder.items)
         return "skipped", "no_email"
     still, gone, why = [], [], "paid"
     for item in reminder.items:
@@ -750,6 +752,8 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
             why = "instalment_plan"
         else:
             still.append(item)
+    if reminder.kind == "group":  # their own steps were set aside for this group
+        _ungroup(reminder, gone if still else reminder.items)
     if not still:
         return "cancelled", why
     for item in gone:  # the others still go; these leave the reminder
@@ -757,6 +761,45 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
     for item in still:  # the balance the client reads now
         item.balance_cents = item.invoice.balance_cents
     return None
+
+
+def _ungroup(reminder: Reminder, items) -> None:
+    """Invoices that leave a group reminder (or whose group does not go): the step
+    rows kept as skipped ("grouped") for this group say why instead (held, paid, …),
+    so the timeline tells the truth and, when the invoice is eligible again,
+    planning.replan forgets them and the step is decided afresh."""
+    now = clock.now()
+    c = Reminder.__table__.c
+    for item in items:
+        invoice = item.invoice
+        why = blocking_reason(invoice)
+        if why is None:  # as _recheck_items found it
+            if invoice.status == "void":
+                why = "void"
+            elif invoice.status == "paid" or invoice.balance_cents <= 0:
+                why = "paid"
+            else:
+                why = "instalment_plan"
+        if why == "held":
+            values = {"state": "held", "reason": invoice.hold_reason}
+        elif why == "no_email":
+            values = {"state": "skipped", "reason": "no_email"}
+        else:
+            values = {"state": "cancelled", "reason": why}
+        db.session.execute(
+            update(Reminder.__table__)
+            .where(
+                c.invoice_id == invoice.id,
+                c.kind == "step",
+                c.state == "skipped",
+                c.reason == "grouped",
+                c.attempts == 0,
+                c.step_on <= reminder.step_on,
+                # set aside when this group was written (group_due writes both at once)
+                c.updated_at >= reminder.created_at,
+            )
+            .values(next_attempt_at=None, updated_at=now, **values)
+        )
 
 
 def _temporary(attempts: int, error: str) -> tuple[str, dict]:
