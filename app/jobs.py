@@ -82,3 +82,26 @@ def _run_batch(batch_id):
         raise
     finally:
         db.session.remove()
+
+
+def notify_client_answer(answer_id):
+    """Email the owner about a client's answer on the invoice page (issue 7)."""
+    if has_app_context():
+        return _notify_client_answer(answer_id)
+    with _application().app_context():
+        return _notify_client_answer(answer_id)
+
+
+def _notify_client_answer(answer_id):
+    from .extensions import db
+    from .models import ClientAnswer
+    from .payinfo import notify_owner
+
+    try:
+        answer = db.session.get(ClientAnswer, answer_id)
+        if answer is None:
+            return False
+        return notify_owner(answer.invoice, answer)
+    finally:
+        db.session.rollback()
+        db.session.remove()

@@ -439,8 +439,25 @@ def record_answer(invoice: Invoice, kind: str, message: str = "", promised_on: d
     )
     holds.hold(invoice, HOLD_REASONS[kind], detail=(message or "")[:500], until=answer.promised_on)
     db.session.commit()
-    notify_owner(invoice, answer)
+    queue_owner_notice(invoice, answer)
     return answer
+
+
+def queue_owner_notice(invoice: Invoice, answer: ClientAnswer) -> None:
+    """Tell the owner from the worker, after the commit: the client's request never
+    waits on SMTP. If Redis cannot be reached, send here rather than not at all."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    from .reminders.dispatch import QUEUE, redis_connection
+
+    try:
+        Queue(QUEUE, connection=redis_connection()).enqueue(
+            "app.jobs.notify_client_answer", answer.id, job_timeout=600, result_ttl=3600
+        )
+    except (RedisError, OSError) as error:
+        log.warning("client answer %s: queue unreachable (%s), emailing the owner inline", answer.id, error)
+        notify_owner(invoice, answer)
 
 
 def resume(invoice: Invoice) -> None:

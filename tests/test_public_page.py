@@ -14,7 +14,7 @@ from app.payment import is_valid_ogm
 
 from . import test_engine
 from .conftest import PASSWORD
-from .test_engine import CLIENT, at, tick_and_work
+from .test_engine import CLIENT, at, run_worker, tick_and_work
 
 setup = test_engine.setup  # owner@example.com, invoice F-2026-014 (€1,234.56) due 4 Dec 2026
 OWNER = "owner@example.com"
@@ -128,7 +128,10 @@ def test_ive_paid_holds_reminders_until_the_owner_resumes(app, client, setup, si
     response = _answer(client, token, "paid")
     assert response.status_code == 302
     assert _state(app, setup["invoice"]) == ("client_paid", None)
-    # The owner is told by email…
+    # The owner is told by email, from the worker: the client's request sent nothing.
+    assert sink.to(OWNER) == []
+    with app.app_context():
+        run_worker(app)
     mails = sink.to(OWNER)
     assert len(mails) == 1 and "says invoice F-2026-014 is paid" in mails[0]["subject"]
     # …and the page thanks the client.
@@ -178,6 +181,8 @@ def test_a_dispute_needs_a_message_and_is_mailed_to_the_owner(app, client, setup
     response = _answer(client, token, "dispute", message="Only 3 days were worked, not 4.")
     assert response.status_code == 302
     assert _state(app, setup["invoice"])[0] == "client_dispute"
+    with app.app_context():
+        run_worker(app)
     body = sink.to(OWNER)[0].get_body(("plain",)).get_content()
     assert "Only 3 days were worked, not 4." in body
 
@@ -278,3 +283,22 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, client, setup, 
     assert _burst(client, token, "203.0.113.7") == [422] * 5 + [429]
     # A made-up X-Forwarded-For does not open a fresh bucket.
     assert _burst(client, token, "198.51.100.9") == [429] * 6
+
+
+def test_the_answer_is_emailed_inline_when_the_queue_is_unreachable(
+    app, client, setup, sink, fixed_now, caplog
+):
+    fixed_now(at(2026, 12, 5, 12))
+    token = _token(app, setup["invoice"])
+    csrf = _page_csrf(client, token)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    app.extensions.pop("relance_redis", None)
+    try:
+        response = client.post(f"/p/{token}", data={"kind": "paid", "csrf_token": csrf})
+    finally:
+        app.extensions.pop("relance_redis", None)
+    assert response.status_code == 302
+    assert _state(app, setup["invoice"]) == ("client_paid", None)
+    mails = sink.to(OWNER)
+    assert len(mails) == 1 and "says invoice F-2026-014 is paid" in mails[0]["subject"]
+    assert "emailing the owner inline" in caplog.text
