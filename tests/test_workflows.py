@@ -492,3 +492,29 @@ def test_a_grouped_step_left_out_of_its_group_is_decided_again(app, client, auth
     with app.app_context():
         step = db.session.scalar(select(Reminder).where(Reminder.invoice_id == g7, Reminder.step_offset == 7))
         assert (step.step_offset, step.state) == (7, "sent")
+
+
+def test_a_manual_form_sent_again_with_another_choice_sends_nothing_more(
+    app, client, auth, world, fixed_now, sink
+):
+    """Send (one email per invoice), Back, tick "group", send again: the form went
+    already; the client does not get the same reminders a second time."""
+    _login(auth, fixed_now)
+    page = client.get(f"/collect/compose?invoice={world['A1']}&invoice={world['A2']}").get_data(as_text=True)
+    data = {
+        "key": _key(page),
+        "invoice": [str(world["A1"]), str(world["A2"])],
+        "level": "0",
+        "action": "send",
+    }
+    assert client.form("/collect/compose", data).status_code == 302
+    _work(app)
+    assert len(sink.to("a@example.com")) == 2
+    again = client.form("/collect/compose", {**data, "group": "1"})
+    assert again.status_code == 302
+    _work(app)
+    assert len(sink.to("a@example.com")) == 2
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "These reminders were already sent." in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Reminder.id)).where(Reminder.kind == "manual")) == 2

@@ -141,6 +141,36 @@ def group_level(invoices, level: int = 0) -> int:
     return max(next_level(invoice.reminder_level) for invoice in invoices)
 
 
+def claim_form(account: Account, key: str, now: datetime | None = None) -> bool:
+    """Claim a form's key before writing its reminders: True the first time only.
+
+    The reminders' own keys depend on what was chosen in the form (grouped or not),
+    so a form submitted again with another choice would write new ones; the form's
+    key is claimed first, as a finished batch marker keyed ``key`` (ON CONFLICT DO
+    NOTHING). The caller commits."""
+    now = now or clock.now()
+    c = ReminderBatch.__table__.c
+    claimed = db.session.execute(
+        dialect_insert(ReminderBatch.__table__)
+        .values(
+            key=key[:80],
+            account_id=account.id,
+            state="done",
+            throttle_days=0,
+            include_no_due=False,
+            group=False,
+            level=0,
+            total=0,
+            skipped="",
+            created_at=now,
+            finished_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(c.id)
+    ).scalar()
+    return claimed is not None
+
+
 def write_reminders(
     account: Account,
     invoices: list[Invoice],

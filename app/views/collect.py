@@ -282,7 +282,11 @@ def compose():
         )
     if request.form.get("action") == "preview":
         return _compose_page(invoices, key, level, group, preview=_preview(selection.chosen, level, group))
-    ids = workflows.write_reminders(current_user, selection.chosen, f"manual:{key}", "manual", group, level)
+    ids = []
+    if workflows.claim_form(current_user, f"manual:{key}"):  # a form goes once, whatever was ticked
+        ids = workflows.write_reminders(
+            current_user, selection.chosen, f"manual:{key}", "manual", group, level
+        )
     db.session.commit()
     _queue(ids)
     if ids:
