@@ -177,3 +177,22 @@ def test_a_formal_notice_by_email_needs_the_accounts_address_too(app, client, ow
     assert response.status_code == 422
     assert "formal notice must show your postal address" in response.get_data(as_text=True)
     assert _count(app) == 0
+
+
+def test_a_letter_of_an_invoice_paid_meanwhile_is_neither_printed_nor_posted(app, client, owner):
+    from app import invoicing
+    from app.models import Invoice
+
+    assert _letter(client, owner["fr"], kind="level2", key="c" * 12).status_code == 302
+    with app.app_context():
+        (letter_id,) = db.session.scalars(select(Reminder.id)).all()
+        invoice = db.session.get(Invoice, owner["fr"])
+        invoicing.record_payment(invoice, invoice.balance_cents, date(2026, 11, 23), "transfer")
+        db.session.commit()
+        assert invoice.status == "paid"
+    assert _count(app, state="cancelled", reason="paid", channel="letter") == 1
+    assert "Maple Leaf Design" not in client.get("/letters").get_data(as_text=True)
+    response = client.form("/letters/print", {"reminder": [str(letter_id)]})
+    assert response.status_code == 422 and response.mimetype != "application/pdf"
+    client.form("/letters/confirm", {"reminder": [str(letter_id)]})
+    assert _count(app, state="sent") == 0

@@ -110,6 +110,18 @@ def replan(invoice: Invoice, reason: str | None = None) -> None:
         invoice.next_reminder_at = None
     if invoice.id is None:
         return
+    if why in ("paid", "void"):
+        # A letter waiting to be printed is not posted for a paid or void invoice.
+        db.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.invoice_id == invoice.id,
+                Reminder.channel == "letter",
+                Reminder.state == "ready_to_print",
+            )
+            .values(state="cancelled", reason=why, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     waiting = (
         Reminder.invoice_id == invoice.id,
         Reminder.kind == "step",

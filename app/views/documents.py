@@ -350,6 +350,13 @@ def _owned_letters(ids):
     return rows
 
 
+def _settled_invoices():
+    """The account's paid or void invoices: their letters are neither printed nor posted."""
+    return select(Invoice.id).where(
+        Invoice.account_id == current_user.id, Invoice.status.in_(("paid", "void"))
+    )
+
+
 def _ready_letters():
     return db.session.scalars(
         select(Reminder)
@@ -357,6 +364,7 @@ def _ready_letters():
             Reminder.account_id == current_user.id,
             Reminder.channel == "letter",
             Reminder.state == "ready_to_print",
+            Reminder.invoice_id.not_in(_settled_invoices()),
         )
         .order_by(Reminder.created_at, Reminder.id)
     ).all()
@@ -434,6 +442,11 @@ def letters_print():
     if not rows:
         flash(_("Select at least one letter."), "error")
         return _letters_page(status=422)
+    settled = set(db.session.scalars(_settled_invoices()))
+    rows = [row for row in rows if row.invoice_id not in settled]
+    if not rows:
+        flash(_("These invoices are paid or void: their letters are not printed."), "error")
+        return _letters_page(status=422)
     try:
         data = letters.letters_pdf([letters.reminder_letter(row) for row in rows])
     except (DocumentProblem, TemplateProblem) as problem:
@@ -464,7 +477,11 @@ def letters_confirm():
     now = clock.now()
     done = db.session.execute(
         update(Reminder)
-        .where(Reminder.id.in_([row.id for row in rows]), Reminder.state == "ready_to_print")
+        .where(
+            Reminder.id.in_([row.id for row in rows]),
+            Reminder.state == "ready_to_print",
+            Reminder.invoice_id.not_in(_settled_invoices()),
+        )
         .values(state="sent", reason="post", sent_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
