@@ -103,7 +103,7 @@ class CostForm(Form):
     Meta = CleanInput
 
     fixed = MoneyField(_l("Fixed"))
-    percent = PercentField(_l("% of the balance"))
+    percent = PercentField(_l("Percentage of the balance"))
 
     def validate_fixed(self, field):
         if field.data is not None and field.data > MAX_COST_CENTS:
@@ -125,15 +125,14 @@ def series_choices():
     )
 
 
+def _half(month: int) -> str:
+    # Outside the f-string so that pybabel extracts both strings.
+    return _("first half") if month == 1 else _("second half")
+
+
 def half_year_choices(today: date):
     years = range(today.year - 3, today.year + 2)
-    return options(
-        [
-            (f"{y}-{m:02d}-01", f"{y} – {_('first half') if m == 1 else _('second half')}")
-            for y in years
-            for m in (1, 7)
-        ]
-    )
+    return options([(f"{y}-{m:02d}-01", f"{y} – {_half(m)}") for y in years for m in (1, 7)])
 
 
 class RateForm(RelanceForm):

@@ -44,7 +44,7 @@ Bien cordialement,
         "Rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}",
         """Bonjour {{ client_name }},
 
-Sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est pas encore réglée ({{ days_overdue }} jours de retard).
+Sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est pas encore réglée ({{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %} de retard).
 
 Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
@@ -56,10 +56,10 @@ Bien cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level2"): (
-        "Deuxième rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours",
+        "Deuxième rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}",
         """Bonjour {{ client_name }},
 
-Ceci est notre deuxième rappel : sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, reste impayée ({{ days_overdue }} jours de retard).
+Ceci est notre deuxième rappel : sauf erreur de notre part, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, reste impayée ({{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %} de retard).
 
 Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
@@ -67,16 +67,16 @@ Merci de procéder au règlement dès réception de ce message.
 
 {{ payment_details }}
 
-Si le paiement est en cours, merci de nous indiquer à quelle date il a été effectué.
+Si le paiement a déjà été effectué, merci de nous en indiquer la date.
 
 Cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level3"): (
-        "Dernier rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours",
+        "Dernier rappel : la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}",
         """Bonjour {{ client_name }},
 
-Ceci est notre dernier rappel : malgré nos précédents messages, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est toujours pas réglée ({{ days_overdue }} jours de retard).
+Ceci est notre dernier rappel : malgré nos précédents messages, la facture {{ invoice_number }} du {{ invoice_date }}, échue le {{ due_date }}, n'est toujours pas réglée ({{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %} de retard).
 
 Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
@@ -88,7 +88,7 @@ Cordialement,
 {{ business_name }}""",
     ),
     ("fr", "level4"): (
-        "Mise en demeure : {% if invoices|length > 1 %}{{ invoices|length }} factures impayées{% else %}la facture {{ invoice_number }} est en retard de {{ days_overdue }} jours{% endif %}",
+        "Mise en demeure : {% if invoices|length > 1 %}{{ invoices|length }} factures impayées{% else %}la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}{% endif %}",
         """MISE EN DEMEURE
 
 De : {{ business_name }}{% if business_address %}, {{ business_address }}{% endif %}{% if company_number %}, n° d'entreprise {{ company_number }}{% endif %}{% if vat_number %}, TVA {{ vat_number }}{% endif %}
@@ -169,7 +169,7 @@ Kind regards,
         "Reminder: invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue",
         """Hello {{ client_name }},
 
-Unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, has not been paid yet ({{ days_overdue }} days overdue).
+Unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, has not been paid yet ({{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue).
 
 Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
@@ -181,10 +181,10 @@ Kind regards,
 {{ business_name }}""",
     ),
     ("en", "level2"): (
-        "Second reminder: invoice {{ invoice_number }} is {{ days_overdue }} days overdue",
+        "Second reminder: invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue",
         """Hello {{ client_name }},
 
-This is our second reminder: unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
+This is our second reminder: unless we are mistaken, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue).
 
 Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
@@ -198,10 +198,10 @@ Regards,
 {{ business_name }}""",
     ),
     ("en", "level3"): (
-        "Final reminder: invoice {{ invoice_number }} is {{ days_overdue }} days overdue",
+        "Final reminder: invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue",
         """Hello {{ client_name }},
 
-This is our final reminder: despite our previous messages, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} days overdue).
+This is our final reminder: despite our previous messages, invoice {{ invoice_number }} of {{ invoice_date }}, due on {{ due_date }}, is still unpaid ({{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue).
 
 Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
@@ -213,7 +213,7 @@ Regards,
 {{ business_name }}""",
     ),
     ("en", "level4"): (
-        "Formal notice: {% if invoices|length > 1 %}{{ invoices|length }} unpaid invoices{% else %}invoice {{ invoice_number }} is {{ days_overdue }} days overdue{% endif %}",
+        "Formal notice: {% if invoices|length > 1 %}{{ invoices|length }} unpaid invoices{% else %}invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue{% endif %}",
         """FORMAL NOTICE
 
 From: {{ business_name }}{% if business_address %}, {{ business_address }}{% endif %}{% if company_number %}, company number {{ company_number }}{% endif %}{% if vat_number %}, VAT {{ vat_number }}{% endif %}
