@@ -67,6 +67,67 @@ def test_a_million_iterations_or_a_huge_output_are_refused_within_a_second(sourc
     assert "too" in refused_within_a_second(source, {})
 
 
+def _doubled(first: str, step: str, times: int) -> str:
+    """``first`` then ``step`` (``{n}`` = this step, ``{p}`` = the one before) ``times`` times."""
+    steps = "".join(step.format(n=n, p=n - 1) for n in range(1, times + 1))
+    return first + steps
+
+
+A = '{% set a0 = "x" * 40000 %}'
+BIG = "{% set a0 = 999999999999 ** 64 %}"
+# The review's attacks (each used to build tens of megabytes or run for seconds),
+# and the same trick through the other ways a template builds text.
+BUILDERS = [
+    _doubled(A, "{{% set a{n} = a{p} ~ a{p} %}}", 11) + "{{ a11|length }}",
+    _doubled(A, "{{% set a{n} %}}{{{{ a{p} }}}}{{{{ a{p} }}}}{{% endset %}}", 11) + "{{ a11|length }}",
+    _doubled(A, "{{% set a{n} | upper %}}{{{{ a{p} }}}}{{{{ a{p} }}}}{{% endset %}}", 11),
+    _doubled(A, "{{% filter upper %}}{{{{ a{p} }}}}{{{{ a{p} }}}}{{% endfilter %}}", 2),
+    "{% macro d(x) %}{{ x }}{{ x }}{% endmacro %}" + _doubled(A, "{{% set a{n} = d(a{p}) %}}", 11),
+    _doubled(A, "{{% set a{n} = [a{p}, a{p}]|join %}}", 11),
+    _doubled(A, "{{% set a{n} = a{p} ~ 1 ~ a{p} %}}", 11),
+    A + "{% set l = [a0] * 1000 %}{% set s = l|string %}{{ s|length }}",
+    A + "{% set l = [a0] * 1000 %}{{ l }}",
+    A + "{% set l = [a0] * 1000 %}{{ l|upper }}",
+    A + "{% set l = [[a0] * 1000] * 1000 %}{{ 'x' ~ l }}",
+    _doubled(BIG, "{{% set a{n} = a{p} * a{p} %}}", 13),
+    _doubled(BIG, "{{% set a{n} = a{p} * a{p} %}}", 20),
+    _doubled(BIG, "{{% set a{n} = a{p} ** 2 %}}", 13),
+    "{% set a0 = 999999 ** 64 %}{% set a1 = a0 ** 64 %}",
+    _doubled(BIG, "{{% set a{n} = a{p} * a{p} + a{p} %}}", 13),
+]
+
+
+@pytest.mark.parametrize("source", BUILDERS)
+def test_texts_and_numbers_built_by_doubling_are_refused_within_a_second(source):
+    assert "too" in refused_within_a_second(source, {})
+
+
+class _Exhausting:
+    """A value whose text cannot be made (as when the process runs out of memory or stack)."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __str__(self):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError])
+def test_running_out_of_memory_or_stack_is_a_template_problem(error):
+    assert "too" in refused_within_a_second("Hello {{ who }}", {"who": _Exhausting(error())})
+
+
+def test_long_texts_and_numbers_under_the_limits_still_render():
+    out = sandbox.render(
+        '{% set a = "x" * 20000 %}{% set b = a ~ a %}{% set c %}{{ a }}{{ a }}{% endset %}'
+        "{% macro d(x) %}{{ x }}{{ x }}{% endmacro %}"
+        "{{ b|length }} {{ c|length }} {{ d(a)|length }} {{ [a, a]|join|length }} "
+        "{% set n = 999999999999 ** 32 %}{{ (n * n // n == n) }} {{ (n + n - n == n) }} {{ 2 ** 10 * 3 + 1 }}",
+        {},
+    )
+    assert out == "40000 40000 40000 40000 True True 3073"
+
+
 def test_source_too_long_is_refused():
     with pytest.raises(TemplateProblem, match="too long"):
         sandbox.render("x" * (sandbox.MAX_SOURCE + 1), {})

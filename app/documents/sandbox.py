@@ -9,9 +9,13 @@ RQ job:
 - every loop step and every call spends from one budget per render
   (``MAX_STEPS``): ``range`` is our own counting iterator, and ``for`` loops over
   lists, strings and anything else iterate through :meth:`LimitedSandbox.iter`;
-- ``*``, ``**`` and ``%`` refuse results that would be too large before
-  computing them;
-- the output is produced lazily and stopped at ``MAX_OUTPUT`` characters.
+- ``*``, ``**``, ``+`` and ``-`` refuse results that would be too large before
+  computing them (texts and lists: ``MAX_OUTPUT``; whole numbers: ``MAX_INT_BITS``);
+- every text built inside the template (``~``, ``{% set %}…{% endset %}``, macros,
+  ``{% filter %}``, ``join``, ``string`` …) is measured before it is built and
+  refused beyond ``MAX_OUTPUT`` characters;
+- the output is produced lazily and stopped at ``MAX_OUTPUT`` characters;
+- running out of memory or of stack is a :class:`TemplateProblem`, not a crash.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ MAX_SOURCE = 20_000
 MAX_OUTPUT = 50_000
 MAX_STEPS = 10_000
 MAX_NUMBER = 10**12
+MAX_INT_BITS = 4096  # about 1,200 digits: far beyond any amount, still instant to compute
 
 
 class TemplateProblem(Exception):
@@ -77,12 +82,70 @@ class _CountingRange:
         return len(self._inner)
 
 
+def _text_size(value, limit: int = MAX_OUTPUT) -> int:
+    """About how many characters ``str(value)`` has, without building it. Stops
+    counting once past ``limit`` (so a list of a thousand references to one long
+    text costs two steps, not a thousand)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2
+    if isinstance(value, float):
+        return 25
+    if isinstance(value, dict):
+        value = [item for pair in value.items() for item in pair]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        size = 2
+        for item in value:
+            size += 2 + _text_size(item, limit - size)
+            if size > limit:
+                break
+        return size
+    return 50
+
+
+def _refuse_long_text() -> None:
+    raise TemplateProblem(_("This text would be too long (more than %(num)d characters).", num=MAX_OUTPUT))
+
+
+def _check_text_size(values) -> None:
+    """Refuse before joining ``values`` if the joined text would pass ``MAX_OUTPUT``."""
+    size = 0
+    for value in values:
+        size += _text_size(value, MAX_OUTPUT - size)
+        if size > MAX_OUTPUT:
+            _refuse_long_text()
+
+
+def _concat(values) -> str:
+    """``environment.concat``: joins the output of ``{% set %}…{% endset %}``,
+    macros, ``{% filter %}`` and ``{% call %}`` blocks, after measuring it."""
+    values = list(values)
+    _check_text_size(values)
+    return "".join(values)
+
+
 class _LoopCodeGenerator(CodeGenerator):
-    """Wraps the iterable of every ``{% for %}`` in ``environment.iter(...)``."""
+    """Wraps the iterable of every ``{% for %}`` in ``environment.iter(...)``, and
+    measures every ``~`` before it joins anything."""
 
     def visit_For(self, node, frame):
         node.iter = nodes.Call(nodes.EnvironmentAttribute("budget_iter"), [node.iter], [], None, None)
         return super().visit_For(node, frame)
+
+    def visit_Concat(self, node, frame):
+        # Same as jinja2's CodeGenerator.visit_Concat, through environment.checked_join.
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"environment.checked_join({func_name}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
 
 SAFE_FILTERS = (
@@ -115,6 +178,36 @@ SAFE_FILTERS = (
     "max",
 )
 
+# Filters that turn their value into text: the value is measured first.
+TEXT_FILTERS = (
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "truncate",
+    "striptags",
+    "wordcount",
+    "e",
+    "escape",
+    "string",
+)
+
+
+def _measured(text_filter):
+    """``text_filter`` refusing a value whose text would pass ``MAX_OUTPUT``."""
+    pass_arg = getattr(text_filter, "jinja_pass_arg", None)
+
+    def measured(*args, **kwargs):
+        value = args[1] if pass_arg is not None else args[0]
+        if not isinstance(value, str) and _text_size(value) > MAX_OUTPUT:
+            _refuse_long_text()
+        return text_filter(*args, **kwargs)
+
+    if pass_arg is not None:
+        measured.jinja_pass_arg = pass_arg
+    return measured
+
 
 def _size(value) -> int:
     try:
@@ -125,13 +218,15 @@ def _size(value) -> int:
 
 class LimitedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _LoopCodeGenerator
-    intercepted_binops = frozenset(["*", "**", "%", "+"])
+    intercepted_binops = frozenset(["*", "**", "%", "+", "-"])
+    concat = staticmethod(_concat)
 
     def __init__(self, autoescape: bool):
         super().__init__(
             autoescape=autoescape,
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            finalize=self._finalize,
         )
         kept = {name: self.filters[name] for name in SAFE_FILTERS if name in self.filters}
         self.filters.clear()
@@ -141,11 +236,16 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         def bounded_join(ctx, value, d="", attribute=None):
             items = list(value)
             if len(items) * (len(str(d)) + 1) > MAX_OUTPUT:
-                raise TemplateProblem(_("This text would be too long."))
+                _refuse_long_text()
+            if attribute is None:
+                _check_text_size(items)
             return join(ctx, items, d, attribute)
 
         bounded_join.jinja_pass_arg = join.jinja_pass_arg
         self.filters["join"] = bounded_join
+        for name in TEXT_FILTERS:
+            if name in self.filters:
+                self.filters[name] = _measured(self.filters[name])
         self.tests = {k: v for k, v in self.tests.items() if k not in ("callable",)}
         self.globals.clear()
         self.budget = _Budget()
@@ -164,12 +264,34 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             budget.spend()
             yield item
 
+    @staticmethod
+    def _finalize(value):
+        """Every ``{{ value }}`` is measured before it becomes text."""
+        if not isinstance(value, str) and _text_size(value) > MAX_OUTPUT:
+            _refuse_long_text()
+        return value
+
+    @staticmethod
+    def checked_join(join, values):
+        """``a ~ b``: measured before joining."""
+        _check_text_size(values)
+        return join(values)
+
     def call_binop(self, context, operator_name, left, right):
         if operator_name == "%" and isinstance(left, str):
             raise SecurityError("string formatting with % is not allowed")
         if operator_name == "**":
             if not (isinstance(right, int) and abs(right) <= 64 and abs(left) <= MAX_NUMBER):
                 raise TemplateProblem(_("This power is too large."))
+        if isinstance(left, int) and isinstance(right, int):
+            bits = {
+                "*": lambda: left.bit_length() + right.bit_length(),
+                "**": lambda: left.bit_length() * abs(right),
+                "+": lambda: max(left.bit_length(), right.bit_length()) + 1,
+                "-": lambda: max(left.bit_length(), right.bit_length()) + 1,
+            }.get(operator_name)
+            if bits is not None and bits() > MAX_INT_BITS:
+                raise TemplateProblem(_("This number would be too large."))
         if operator_name == "*":
             for sized, times in ((left, right), (right, left)):
                 if isinstance(sized, (str, list, tuple)) and isinstance(times, int):
@@ -183,6 +305,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             "**": operator.pow,
             "%": operator.mod,
             "+": operator.add,
+            "-": operator.sub,
         }[operator_name](left, right)
 
     def make_range(self, *args):
@@ -271,6 +394,8 @@ def render(source: str, context: dict, html: bool = False) -> str:
         raise TemplateProblem(_("Not allowed in a template: %(error)s", error=error)) from error
     except RecursionError as error:
         raise TemplateProblem(_("This template calls itself too deeply.")) from error
+    except MemoryError as error:
+        raise TemplateProblem(_("This template needs too much memory.")) from error
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
         raise TemplateProblem(_("This template does not render: %(error)s", error=error)) from error
     result = "".join(out)
