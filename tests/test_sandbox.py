@@ -122,7 +122,8 @@ def test_long_texts_and_numbers_under_the_limits_still_render():
         '{% set a = "x" * 20000 %}{% set b = a ~ a %}{% set c %}{{ a }}{{ a }}{% endset %}'
         "{% macro d(x) %}{{ x }}{{ x }}{% endmacro %}"
         "{{ b|length }} {{ c|length }} {{ d(a)|length }} {{ [a, a]|join|length }} "
-        "{% set n = 999999999999 ** 32 %}{{ (n * n // n == n) }} {{ (n + n - n == n) }} {{ 2 ** 10 * 3 + 1 }}",
+        "{% set n = 999999999999 ** 32 %}{{ (n * n // n == n) }} {{ (n + n - n == n) }} "
+        "{{ 2 ** 10 * 3 + 1 }}",
         {},
     )
     assert out == "40000 40000 40000 40000 True True 3073"
