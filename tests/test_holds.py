@@ -140,3 +140,26 @@ def test_unknown_hold_reason_is_refused(app, setup):
             pass
         else:
             raise AssertionError("an unknown reason was accepted")
+
+
+def test_a_hold_put_on_after_a_manual_reminder_was_written_stops_it(app, setup, sink, fixed_now):
+    """The owner sends a manual reminder; before the worker sends it, the client
+    answers "I've paid" (a hold): the reminder does not go, and says why."""
+    from app.models import Account, Reminder
+    from app.reminders import workflows
+    from app.reminders.dispatch import enqueue_ready
+
+    fixed_now(at(2026, 12, 10, 10))
+    with app.app_context():
+        invoice = db.session.get(Invoice, setup["invoice"])
+        account = db.session.get(Account, invoice.account_id)
+        ids = workflows.write_reminders(account, [invoice], "manual:" + "f" * 32, "manual", False, 0)
+        db.session.commit()
+        assert len(ids) == 1
+    _hold(app, setup["invoice"], "client_paid")
+    with app.app_context():
+        enqueue_ready(ids)
+        run_worker(app)
+        reminder = db.session.get(Reminder, ids[0])
+        assert (reminder.state, reminder.reason) == ("cancelled", "client_paid")
+    assert sink.to(CLIENT) == []

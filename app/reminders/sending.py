@@ -30,7 +30,7 @@ from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
 from . import planning, wire
-from .eligibility import blocking_reason
+from .eligibility import blocking_reason, is_held
 from .levels import level_name
 
 log = logging.getLogger(__name__)
@@ -744,6 +744,10 @@ def _recheck_items(reminder: Reminder) -> tuple[str, str] | None:
         elif invoice.status == "void":
             gone.append(item)
             why = "void"
+        elif reminder.kind in ("batch", "manual") and is_held(invoice, account_of(reminder)):
+            # held since the click (a client's answer, a payment to review): not now
+            gone.append(item)
+            why = invoice.hold_reason
         elif invoice.status == "paid" or invoice.balance_cents <= 0:
             gone.append(item)
             why = "paid"
