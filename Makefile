@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	bash scripts/system-deps.sh run
 	$(BIN)/flask --app app db upgrade --directory migrations
 	$(BIN)/flask --app app demo
 	$(BIN)/honcho start -f Procfile
 
 test: $(STAMP)
+	bash scripts/system-deps.sh test
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 lint: $(STAMP)
