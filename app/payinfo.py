@@ -346,7 +346,6 @@ def invoice_by_token(token: str) -> Invoice | None:
 
 
 _PLACEHOLDER = "relance-token-placeholder"
-_PAY_URLS: dict[str, str] = {}  # BASE_URL → the page's address with a placeholder
 
 
 def pay_url(invoice: Invoice) -> str:
@@ -354,12 +353,14 @@ def pay_url(invoice: Invoice) -> str:
 
     from .urls import external_url
 
-    # Built once per site address (a request context per reminder cost ~1 ms);
-    # tokens are URL-safe (token_urlsafe), so none needs quoting.
-    base = current_app.config["BASE_URL"]
-    pattern = _PAY_URLS.get(base)
+    # Built once per application (a request context per reminder cost ~1 ms) and
+    # kept on it: the address depends on more of the app's settings than BASE_URL
+    # (SERVER_NAME, APPLICATION_ROOT…), so a cache keyed by BASE_URL alone gave one
+    # app's address to another in the same process. Tokens are URL-safe
+    # (token_urlsafe), so none needs quoting.
+    pattern = current_app.extensions.get("relance_pay_url")
     if pattern is None:
-        pattern = _PAY_URLS[base] = external_url("pay.page", token=_PLACEHOLDER)
+        pattern = current_app.extensions["relance_pay_url"] = external_url("pay.page", token=_PLACEHOLDER)
     return pattern.replace(_PLACEHOLDER, ensure_token(invoice))
 
 

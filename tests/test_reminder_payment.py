@@ -163,3 +163,25 @@ def test_a_clicked_reminder_for_one_invoice_carries_the_same_block(app, setup, f
         other = make_invoice(invoice.account, invoice.client, total_cents=100_00, number="F-2")
         both = sending.render_items(reminder, [invoice, other])
         assert both.inline == [] and "Reference: F-2026-014, F-2" in both.text
+
+
+def test_each_app_links_the_clients_page_on_its_own_address(tmp_path):
+    """The page link is cached per application: two apps of one process (different
+    site settings) never get each other's address (a cache keyed by BASE_URL alone did)."""
+    from app import create_app
+    from app.payinfo import pay_url
+
+    def build(**config):
+        database = f"sqlite:///{tmp_path}/a.db"
+        return create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": database, **config})
+
+    first = build(BASE_URL="http://127.0.0.1:5000")
+    second = build(BASE_URL="http://127.0.0.1:5000", SERVER_NAME="relance.localhost")
+    third = build(BASE_URL="https://pay.example.org")
+    links = []
+    for app in (first, second, third, first):
+        with app.app_context():
+            links.append(pay_url(Invoice(public_token="tok")))
+    assert links[0] == links[3] and links[0].endswith("/p/tok")
+    assert links[2] == "https://pay.example.org/p/tok"
+    assert len(set(links[:3])) == 3, links
