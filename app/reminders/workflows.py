@@ -22,7 +22,7 @@ from ..extensions import db
 from ..models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch, ReminderItem
 from .eligibility import EMAIL_SENT
 from .levels import MAX_LEVEL, account_level, next_level
-from .planning import dialect_insert
+from .planning import dialect_insert, insert_reminder_once
 from .timeline import last_sent
 
 MAX_THROTTLE = 365
@@ -190,38 +190,27 @@ def write_reminders(
     for invoice in invoices:
         bundle = (invoice.client_id,) if group else (invoice.client_id, invoice.id)
         bundles.setdefault(bundle, []).append(invoice)
-    c = Reminder.__table__.c
     written = []
     for bundle, covered in bundles.items():
         client = covered[0].client
         reminder_level = group_level(covered, level)
         suffix = f"c{bundle[0]}" if group else f"i{bundle[1]}"
-        reminder_id = db.session.execute(
-            dialect_insert(Reminder.__table__)
-            .values(
-                key=f"{key}:{suffix}"[:120],
-                account_id=account.id,
-                client_id=client.id,
-                invoice_id=covered[0].id if len(covered) == 1 else None,
-                kind=kind,
-                channel="email",
-                level=reminder_level,
-                batch_id=batch_id,
-                state="scheduled",
-                reason="",
-                recipient=client.email or "",
-                subject="",
-                body="",
-                attempts=0,
-                next_attempt_at=now,
-                message_id="",
-                last_error="",
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(c.id)
-        ).scalar()
+        reminder_id = insert_reminder_once(
+            f"{key}:{suffix}"[:120],
+            now,
+            account_id=account.id,
+            client_id=client.id,
+            invoice_id=covered[0].id if len(covered) == 1 else None,
+            kind=kind,
+            channel="email",
+            level=reminder_level,
+            batch_id=batch_id,
+            state="scheduled",
+            recipient=client.email or "",
+            subject="",
+            body="",
+            next_attempt_at=now,
+        )
         if reminder_id is None:
             continue  # this form was already submitted
         db.session.execute(
@@ -520,33 +509,23 @@ def group_due(now: datetime | None = None, approved: list[int] | None = None) ->
             continue
         offset = max(member.step_offset for member in members)
         step_on = max(member.step_on for member in members)
-        group_id = db.session.execute(
-            dialect_insert(Reminder.__table__)
-            .values(
-                key=f"group:{client_id}:{offset}:{step_on.isoformat()}",
-                account_id=account_id,
-                client_id=client_id,
-                invoice_id=None,
-                kind="group",
-                channel="email",
-                step_offset=offset,
-                step_on=step_on,
-                level=0,
-                state="scheduled",
-                reason="",
-                recipient="",
-                subject="",
-                body="",
-                attempts=0,
-                next_attempt_at=now,
-                message_id="",
-                last_error="",
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(c.id)
-        ).scalar()
+        group_id = insert_reminder_once(
+            f"group:{client_id}:{offset}:{step_on.isoformat()}",
+            now,
+            account_id=account_id,
+            client_id=client_id,
+            invoice_id=None,
+            kind="group",
+            channel="email",
+            step_offset=offset,
+            step_on=step_on,
+            level=0,
+            state="scheduled",
+            recipient="",
+            subject="",
+            body="",
+            next_attempt_at=now,
+        )
         if group_id is None:
             db.session.rollback()
             continue
