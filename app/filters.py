@@ -78,3 +78,10 @@ def init_app(app):
     app.jinja_env.filters["due_tone"] = due_tone
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.globals["current_locale"] = _locale
+
+
+def upper_first(text) -> str:
+    """The first letter in upper case, the rest untouched (Jinja's ``capitalize``
+    lowers the rest: "Relance", "SEPA" or "F-12" would lose their capitals)."""
+    text = str(text if text is not None else "")
+    return text[:1].upper() + text[1:]

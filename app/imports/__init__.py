@@ -18,4 +18,32 @@ class ImportRefused(ValueError):
     def translated(self) -> str:
         from flask_babel import gettext
 
-        return gettext(self.message, **self.params)
+        # A list of row messages (msgids) is translated too, not pasted in English.
+        params = {
+            name: " ".join(translate(m) for m in value) if isinstance(value, (list, tuple)) else value
+            for name, value in self.params.items()
+        }
+        return gettext(self.message, **params)
+
+
+class FieldProblem(str):
+    """What is wrong with one cell of a row: ``template`` ("Issue date: %(reason)s")
+    and ``reason`` are msgids, translated together by :func:`translate`. As a plain
+    string it is the English text (the CLI prints it)."""
+
+    def __new__(cls, template: str, reason: str = ""):
+        self = super().__new__(cls, template % {"reason": reason} if reason else template)
+        self.template, self.reason = template, reason
+        return self
+
+    def __getnewargs__(self):
+        return (self.template, self.reason)
+
+
+def translate(message) -> str:
+    """A row message (a msgid or a :class:`FieldProblem`) in the reader's language."""
+    from flask_babel import gettext
+
+    if isinstance(message, FieldProblem) and message.reason:
+        return gettext(message.template, reason=gettext(message.reason))
+    return gettext(message)

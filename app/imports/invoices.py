@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import Account, Client, Event, ImportFile, Invoice, Payment
 from ..money import CURRENCIES, MAX_CENTS, N_, AmountError, parse_amount
 from ..reminders import planning
-from . import CHUNK, ImportRefused
+from . import CHUNK, FieldProblem, ImportRefused
 from .csvread import decode, normalise_header, parse_date, reader, stored_mapping
 
 FIELDS = (
@@ -305,19 +305,19 @@ def parse_row(cells, mapping, line, default_currency):
     try:
         issued_on = parse_date(issued_text)
     except ValueError as error:
-        errors.append(N_("Issue date: ") + str(error))
+        errors.append(FieldProblem(N_("Issue date: %(reason)s"), str(error)))
     if due_text:
         try:
             due_on = parse_date(due_text)
         except ValueError as error:
-            errors.append(N_("Due date: ") + str(error))
+            errors.append(FieldProblem(N_("Due date: %(reason)s"), str(error)))
     if issued_on and due_on and due_on < issued_on:
         errors.append(N_("The due date is before the issue date."))
     total = paid = 0
     try:
         total = quick_amount(amount_text)
     except AmountError as error:
-        errors.append(N_("Amount: ") + str(error))
+        errors.append(FieldProblem(N_("Amount: %(reason)s"), str(error)))
     status_text = normalise_header(status_text)
     status = STATUS_WORDS.get(status_text) if status_text else None
     if status_text and status is None:
@@ -326,7 +326,7 @@ def parse_row(cells, mapping, line, default_currency):
         try:
             paid = quick_amount(paid_text)
         except AmountError as error:
-            errors.append(N_("Amount paid: ") + str(error))
+            errors.append(FieldProblem(N_("Amount paid: %(reason)s"), str(error)))
     elif status == "paid":
         paid = total
     if paid > total:

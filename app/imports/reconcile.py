@@ -24,7 +24,7 @@ def import_statement(account: Account, import_file: ImportFile) -> parse.Stateme
             raise ImportRefused(
                 N_("Line %(line)d: %(problem)s Nothing was imported."),
                 line=first.line,
-                problem=" ".join(first.messages),
+                problem=tuple(first.messages),
             )
     if not entries:
         raise ImportRefused(N_("The statement has no lines."))

@@ -19,6 +19,7 @@ from ..extensions import csrf, db
 from ..imports import MAX_UPLOAD_BYTES, WORKER_THRESHOLD, ImportRefused, matching, reconcile, tasks
 from ..imports import invoices as invoice_import
 from ..imports import statements as statement_import
+from ..imports import translate as translate_row_message
 from ..imports.csvread import count_rows, decode, reader
 from ..invoicing import InvoiceRuleError
 from ..models import ImportFile, Invoice, StatementLine
@@ -239,6 +240,7 @@ def _preview_page(import_file, status=200, error=None):
         error=error,
         labels=invoice_import.FIELD_LABELS,
         on_worker=import_file.rows_total > WORKER_THRESHOLD,
+        import_message=translate_row_message,
     )
 
 

@@ -1,0 +1,372 @@
+"""Language and typography leftovers, read on the real pages, emails and PDFs:
+status words that are not verbs, French spacing before « : », first-letter capitals
+that keep the rest, the formal-notice deadline and legal paragraph, import row
+messages in the reader's language."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date
+from html import unescape
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from app import filters
+from app.documents import defaults, sandbox
+from app.extensions import db
+from app.models import Account, Invoice, Reminder
+
+from .factories import make_client, make_invoice, register_owner
+from .test_engine import run_worker
+
+NBSP = "\u00a0"
+NOW = "2026-12-10T10:00:00+01:00"  # invoices of 1 November, due 1 December: 9 days late
+
+# The DB plays no part in these texts: SQLite only.
+pytestmark = pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def owner(app, auth, fixed_now):
+    """A French-speaking owner (pages in French) with an address and a company number."""
+    account_id = register_owner(app, auth, fixed_now, now=NOW, language="fr")
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        account.address = "12 rue des Lilas\n75011 Paris"
+        account.company_number = "812 345 678 00017"
+        db.session.commit()
+    return account_id
+
+
+def _account(app, account_id):
+    return db.session.get(Account, account_id)
+
+
+def _invoice(app, account_id, **fields):
+    with app.app_context():
+        account = _account(app, account_id)
+        client_fields = {
+            key: fields.pop(key) for key in ("language", "country", "kind", "address") if key in fields
+        }
+        client_fields.setdefault("language", "fr")
+        client_fields.setdefault("address", "1 place Bellecour\n69002 Lyon")
+        name = fields.pop("client_name", "Garage Petit")
+        client = make_client(
+            account, name=name, email=fields.pop("email", "garage@example.com"), **client_fields
+        )
+        return make_invoice(account, client, **fields).id
+
+
+def _pdf_text(data: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def _key(page: str) -> str:
+    return re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)
+
+
+# ------------------------------------------------- 1. status words, not verbs
+
+
+def test_a_void_invoice_is_annulee_and_the_button_still_says_annuler(app, client, owner):
+    invoice_id = _invoice(app, owner)
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert re.search(r'<button class="button button-danger" type="submit">Annuler</button>', page)
+    assert '<span class="badge">Envoyée</span>' in page
+    assert client.form(f"/invoices/{invoice_id}/void").status_code == 302
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert '<span class="badge">Annulée</span>' in page
+    assert '<span class="badge">Annuler</span>' not in page
+
+
+def test_paid_reads_payee_for_the_invoice_and_deja_regle_for_the_amount(app, client, owner):
+    invoice_id = _invoice(app, owner, total_cents=120_00)
+    form = {"amount": "120,00", "paid_on": "2026-12-10", "method": "transfer", "reference": ""}
+    assert client.form(f"/invoices/{invoice_id}/payments", form).status_code == 302
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert '<span class="badge">Payée</span>' in page
+    assert "<dt>Déjà réglé</dt>" in page
+    tabs = client.get("/invoices/").get_data(as_text=True)
+    assert ">Envoyées</a>" in tabs and ">Payées</a>" in tabs and ">Brouillons</a>" in tabs
+    pdf = client.get(f"/invoices/{invoice_id}/pdf")
+    assert pdf.status_code == 200
+    assert "Déjà réglé" in _pdf_text(pdf.data)[0]
+
+
+# ------------------------------------------------- 2. the colon inside the string
+
+
+def test_invoice_pdf_puts_the_colon_in_the_translated_string(app, client, owner):
+    invoice_id = _invoice(app, owner)
+    with app.app_context():
+        _account(app, owner).vat_number = "FR12812345678"
+        db.session.commit()
+    french = client.get(f"/invoices/{invoice_id}/pdf").get_data()
+    html_free = _pdf_text(french)[0]
+    assert re.search(r"Numéro d'entreprise\s:\s812 345 678 00017", html_free)
+    assert re.search(r"Numéro de TVA\s:\sFR12812345678", html_free)
+    with app.app_context():
+        _account(app, owner).language = "en"
+        db.session.get(Invoice, invoice_id).client.language = "en"
+        db.session.commit()
+    english = _pdf_text(client.get(f"/invoices/{invoice_id}/pdf").get_data())[0]
+    # English has no space before a colon (the template used to add " : " for every language).
+    assert "Company registration number: 812 345 678 00017" in english
+    assert "VAT number: FR12812345678" in english
+
+
+def test_fee_lines_in_french_have_a_no_break_space_before_the_colon(app, client, owner, sink):
+    with app.app_context():
+        _account(app, owner).fees_legal = True
+        _account(app, owner).iban = "FR7630006000011234567890189"
+        db.session.commit()
+    invoice_id = _invoice(app, owner, country="FR", kind="business")
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert f"Indemnité forfaitaire pour frais de recouvrement{NBSP}: " in page
+    assert "recouvrement: " not in page
+    # The same lines in the reminder email (text part), sent through the compose page.
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "1", "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to("garage@example.com")
+    text = message.get_body(("plain",)).get_content()
+    assert f"Indemnité forfaitaire pour frais de recouvrement{NBSP}: 40,00" in text
+
+
+def test_built_in_french_texts_use_no_break_spaces(app):
+    for (language, kind), (subject, body) in defaults.EMAIL.items():
+        if language != "fr":
+            continue
+        for text in (subject, body, *defaults.LETTER[(language, kind)]):
+            assert not re.search(r" [:;!?]", text), (kind, re.search(r".{20} [:;!?]", text))
+
+
+# ------------------------------------------------- 3. first letter only
+
+
+def test_upper_first_keeps_the_other_capitals(app, client, owner):
+    assert (
+        filters.upper_first("rappel de la facture F-12 par Relance")
+        == "Rappel de la facture F-12 par Relance"
+    )
+    assert filters.upper_first("") == "" and filters.upper_first(None) == ""
+    with app.test_request_context():
+        rendered = app.jinja_env.from_string("{{ 'relances SEPA'|upper_first }}").render()
+    assert rendered == "Relances SEPA"
+    # On the invoice page: a held invoice's step says why, capitalised, French spacing kept.
+    from app.reminders import holds
+
+    invoice_id = _invoice(app, owner, due_on=date(2026, 12, 20))
+    with app.app_context():
+        holds.hold(db.session.get(Invoice, invoice_id), "client_paid")
+        db.session.commit()
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert f"Les relances sont en attente{NBSP}: le client dit avoir payé" in page
+
+
+# ------------------------------------------------- 4. the account's deadline
+
+
+def test_final_reminder_and_formal_notice_give_the_accounts_deadline(app, client, owner, sink):
+    with app.app_context():
+        _account(app, owner).notice_days = 15
+        db.session.commit()
+    invoice_id = _invoice(app, owner, country="FR", kind="business")
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "3", "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to("garage@example.com")
+    text = message.get_body(("plain",)).get_content()
+    assert "sous 15 jours, au plus tard le 25 décembre 2026" in text
+    assert "8 jours" not in text
+    letter = client.form(f"/invoices/{invoice_id}/letter", {"kind": "level4", "key": "n" * 12})
+    assert letter.status_code == 302
+    notice = " ".join(_printed_letters(app, client)[0].split())
+    assert "dans un délai de 15 jours" in notice and "le 25 décembre 2026" in notice
+    assert "8 jours" not in notice
+
+
+# ------------------------------------------------- 5. the formal notice
+
+
+def _printed_letters(app, client) -> list[str]:
+    with app.app_context():
+        ids = [str(r.id) for r in db.session.scalars(select(Reminder).where(Reminder.channel == "letter"))]
+    response = client.form("/letters/print", {"reminder": ids})
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    return _pdf_text(response.data)
+
+
+def test_the_formal_notice_letter_does_not_repeat_sender_recipient_and_date(app, client, owner):
+    invoice_id = _invoice(app, owner, country="FR", kind="business")
+    assert (
+        client.form(f"/invoices/{invoice_id}/letter", {"kind": "level4", "key": "m" * 12}).status_code == 302
+    )
+    letter = _printed_letters(app, client)[0]
+    assert letter.count("12 rue des Lilas") == 1 and letter.count("1 place Bellecour") == 1
+    assert not re.search(r"^(De|À)\s:", letter, re.M)
+    assert letter.count("10 décembre 2026") == 1  # the date line of the letter, once
+    assert letter.count("MISE EN DEMEURE") == 1
+    assert re.search(r"Mise en demeure\s:\sla facture", letter)
+    assert "Madame, Monsieur," in letter and "L441-10" in letter
+
+
+def test_the_formal_notice_email_keeps_its_heading(app, client, owner, sink):
+    invoice_id = _invoice(app, owner, country="FR", kind="business")
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "4", "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to("garage@example.com")
+    text = message.get_body(("plain",)).get_content()
+    assert f"De{NBSP}: Studio Test" in text and f"À{NBSP}: Garage Petit" in text
+    assert "Le 10 décembre 2026" in text
+    assert "L441-10" in text
+
+
+def _notice_context(country: str, business: bool = True, total: str = "1 200,00 €") -> dict:
+    return {
+        "client_name": "Garage Petit",
+        "client_address": "1 place Bellecour, 69002 Lyon",
+        "client_is_business": business,
+        "client_country": country,
+        "invoice_number": "F-1",
+        "invoice_numbers": "F-1",
+        "invoice_date": "1 novembre 2026",
+        "amount": total,
+        "balance": total,
+        "paid": "",
+        "total_balance": total,
+        "due_date": "1 décembre 2026",
+        "days_left": 0,
+        "days_overdue": 9,
+        "invoices": [{"number": "F-1", "date": "1 nov.", "due_date": "1 déc.", "balance": total}],
+        "payment_details": "",
+        "business_name": "Studio Test",
+        "business_address": "12 rue des Lilas, 75011 Paris",
+        "company_number": "",
+        "vat_number": "",
+        "business_email": "owner@example.com",
+        "deadline_days": 8,
+        "deadline_date": "18 décembre 2026",
+        "today": "10 décembre 2026",
+        "level": 4,
+        "level_title": "Mise en demeure",
+    }
+
+
+@pytest.mark.parametrize("channel", ["email", "letter"])
+@pytest.mark.parametrize(
+    "language,country,business,present,absent",
+    [
+        ("fr", "FR", True, ["L441-10", "40 €", "procédure judiciaire"], ["2 août 2002", "Québec"]),
+        ("fr", "FR", False, ["taux prévu par nos conditions"], ["40 €", "L441-10"]),
+        (
+            "fr",
+            "BE",
+            True,
+            ["loi du 2 août 2002", "transactions commerciales", "d'au moins 40 €"],
+            ["L441-10", "Code de commerce"],
+        ),
+        ("fr", "BE", False, ["taux d'intérêt légal"], ["40 €", "L441-10", "2 août 2002"]),
+        (
+            "fr",
+            "CA",
+            True,
+            [
+                "au taux convenu ou, à défaut, au taux légal",
+                "1617 du Code civil du Québec",
+                "procédures judiciaires",
+            ],
+            ["40 €", "L441-10", "2002"],
+        ),
+        ("fr", "DE", True, ["procédure de recouvrement"], ["40 €", "L441-10", "2002", "Code", "loi"]),
+        ("fr", "", True, ["procédure de recouvrement"], ["40 €", "L441-10", "Code"]),
+        ("en", "FR", True, ["L441-10", "EUR 40"], ["2002", "Québec"]),
+        ("en", "BE", True, ["law of 2 August 2002", "at least EUR 40"], ["L441-10"]),
+        (
+            "en",
+            "CA",
+            True,
+            ["agreed rate or, failing that, at the legal rate", "Civil Code of Québec"],
+            ["EUR 40"],
+        ),
+        ("en", "US", True, ["recovery proceedings"], ["EUR 40", "L441-10", "2002", "Code", " law"]),
+    ],
+)
+def test_formal_notice_legal_paragraph_follows_the_clients_country(
+    app, channel, language, country, business, present, absent
+):
+    subject, body = defaults.NOTICE_BY_COUNTRY[(channel, language)]
+    with app.test_request_context():
+        text = sandbox.render(body, _notice_context(country, business))
+    for words in present:
+        assert words in text, (words, text)
+    for words in absent:
+        assert words not in text, (words, text)
+    assert "{%" not in text and "client_country" not in text
+    heading = "De\u00a0:" if language == "fr" else "From:"
+    assert (heading in text) == (channel == "email")
+
+
+def test_formal_notice_in_canadian_dollars_keeps_the_invoice_currency(app):
+    _subject, body = defaults.NOTICE_BY_COUNTRY[("email", "fr")]
+    with app.test_request_context():
+        text = sandbox.render(body, _notice_context("CA", total="1 200,00 $ CA"))
+    assert "Montant total dû\u00a0: 1 200,00 $ CA" in text and "€" not in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs client_country in app/documents/messages.py (PLACEHOLDERS and context_for); "
+    "remove this mark once it is there",
+)
+def test_a_belgian_business_client_gets_the_belgian_formal_notice(app, client, owner, sink):
+    invoice_id = _invoice(app, owner, country="BE", kind="business")
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "4", "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to("garage@example.com")
+    text = message.get_body(("plain",)).get_content()
+    assert "loi du 2 août 2002" in text and "L441-10" not in text
+
+
+# ------------------------------------------------- 6. import messages translated
+
+
+def test_invoice_import_row_messages_are_french_on_a_french_page(app, client, owner):
+    from .test_import_invoices import FIXTURES, web_import
+
+    _id, preview, _result = web_import(client, (FIXTURES / "invoices_bad_rows.csv").read_bytes())
+    html = unescape(preview.get_data(as_text=True))
+    assert f"Montant{NBSP}: Ce montant n'est pas valide." in html
+    assert f"Date d'émission{NBSP}: Cette date n'existe pas." in html
+    assert "Amount:" not in html and "This is not a valid amount." not in html
+
+
+def test_bank_statement_line_message_is_french_on_a_french_page(app, client, owner):
+    from .test_bank_import import import_csv_statement
+
+    _id, response = import_csv_statement(client, b"Date;Montant\n21/11/2026;12,50\n31/11/2026;3,00\n")
+    assert response.status_code == 422
+    html = unescape(response.get_data(as_text=True))
+    assert f"Ligne 3{NBSP}: Cette date n'existe pas. Rien n'a été importé." in html
+
+
+def test_cli_keeps_english_row_messages(app):
+    from app.imports import FieldProblem, translate
+
+    problem = FieldProblem("Amount: %(reason)s", "This is not a valid amount.")
+    assert str(problem) == "Amount: This is not a valid amount."
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert translate(problem) == f"Montant{NBSP}: Ce montant n'est pas valide."
