@@ -78,8 +78,8 @@ def test_a_void_invoice_is_annulee_and_the_button_still_says_annuler(app, client
     assert '<span class="badge">Envoyée</span>' in page
     assert client.form(f"/invoices/{invoice_id}/void").status_code == 302
     page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
-    assert '<span class="badge">Annulée</span>' in page
-    assert '<span class="badge">Annuler</span>' not in page
+    assert '<span class="badge badge-void">Annulée</span>' in page
+    assert ">Annuler</span>" not in page and ">annulée</span>" not in page
 
 
 def test_paid_reads_payee_for_the_invoice_and_deja_regle_for_the_amount(app, client, owner):
@@ -87,7 +87,7 @@ def test_paid_reads_payee_for_the_invoice_and_deja_regle_for_the_amount(app, cli
     form = {"amount": "120,00", "paid_on": "2026-12-10", "method": "transfer", "reference": ""}
     assert client.form(f"/invoices/{invoice_id}/payments", form).status_code == 302
     page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
-    assert '<span class="badge">Payée</span>' in page
+    assert '<span class="badge badge-done">Payée</span>' in page and ">payée</span>" not in page
     assert "<dt>Déjà réglé</dt>" in page
     tabs = client.get("/invoices/").get_data(as_text=True)
     assert ">Envoyées</a>" in tabs and ">Payées</a>" in tabs and ">Brouillons</a>" in tabs
