@@ -25,6 +25,7 @@ def _context(days: int) -> dict:
         "invoices": [],
         "level": 1,
         "level_title": "Rappel",
+        "client_is_business": True,
     }
 
 

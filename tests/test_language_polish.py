@@ -341,6 +341,17 @@ def test_a_belgian_business_client_gets_the_belgian_formal_notice(app, client, o
     assert "loi du 2 août 2002" in text and "L441-10" not in text
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_final_reminder_promises_the_fixed_compensation_to_business_clients_only(app, language):
+    words = "indemnité forfaitaire" if language == "fr" else "fixed recovery compensation"
+    _subject, body = defaults.default("level3", "email", language)
+    with app.test_request_context():
+        business = sandbox.render(body, _notice_context("FR", business=True))
+        consumer = sandbox.render(body, _notice_context("FR", business=False))
+    assert words in business and words not in consumer
+    assert ("intérêts de retard" if language == "fr" else "late-payment interest") in consumer
+
+
 # ------------------------------------------------- 6. import messages translated
 
 

@@ -203,7 +203,7 @@ Ceci est notre dernier rappel : malgré nos précédents messages, la facture {
 
 Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
-Nous vous demandons de la régler sous {{ deadline_days }} jours, au plus tard le {{ deadline_date }}. Sans règlement à cette date, nous vous adresserons une mise en demeure, et des intérêts de retard ainsi que l'indemnité forfaitaire pour frais de recouvrement pourront vous être réclamés.
+Nous vous demandons de la régler sous {{ deadline_days }} jours, au plus tard le {{ deadline_date }}. Sans règlement à cette date, nous vous adresserons une mise en demeure, et des intérêts de retard{% if client_is_business %} ainsi que l'indemnité forfaitaire pour frais de recouvrement{% endif %} pourront vous être réclamés.
 
 {{ payment_details }}
 
@@ -304,7 +304,7 @@ This is our final reminder: despite our previous messages, invoice {{ invoice_nu
 
 Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
-We ask you to pay it within {{ deadline_days }} days, by {{ deadline_date }} at the latest. If it is not paid by then, we will send you a formal notice, and late-payment interest and the fixed recovery compensation may be claimed.
+We ask you to pay it within {{ deadline_days }} days, by {{ deadline_date }} at the latest. If it is not paid by then, we will send you a formal notice, and late-payment interest{% if client_is_business %} and the fixed recovery compensation{% endif %} may be claimed.
 
 {{ payment_details }}
 
