@@ -146,6 +146,23 @@ def test_built_in_french_texts_use_no_break_spaces(app):
             assert not re.search(r" [:;!?]", text), (kind, re.search(r".{20} [:;!?]", text))
 
 
+def test_a_clients_words_are_in_french_quotes_and_after_a_french_colon(app, client, owner):
+    from app.models import ClientAnswer
+
+    invoice_id = _invoice(app, owner)
+    with app.app_context():
+        db.session.add(
+            ClientAnswer(
+                account_id=owner, invoice_id=invoice_id, kind="dispute", message="Le montant est faux"
+            )
+        )
+        db.session.commit()
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert f"«{NBSP}Le montant est faux{NBSP}»" in page and "“Le montant" not in page
+    today = client.get("/today").get_data(as_text=True)
+    assert f"Conteste la facture{NBSP}: Le montant est faux" in today
+
+
 # ------------------------------------------------- 3. first letter only
 
 
