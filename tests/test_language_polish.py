@@ -118,6 +118,34 @@ def test_invoice_pdf_puts_the_colon_in_the_translated_string(app, client, owner)
     assert "VAT number: FR12812345678" in english
 
 
+def test_quantities_and_vat_rates_are_written_the_readers_way(app, client, owner):
+    from app.models import InvoiceLine
+
+    invoice_id = _invoice(app, owner)
+    with app.app_context():
+        invoice = db.session.get(Invoice, invoice_id)
+        invoice.lines = [
+            InvoiceLine(
+                position=0,
+                description="Atelier",
+                quantity_milli=1500,
+                unit_price_cents=100_00,
+                vat_rate_bp=550,
+            )
+        ]
+        db.session.commit()
+    page = client.get(f"/invoices/{invoice_id}").get_data(as_text=True)
+    assert '<td class="num">1,5</td>' in page and f'<td class="num">5,5{NBSP}%</td>' in page
+    french = " ".join(_pdf_text(client.get(f"/invoices/{invoice_id}/pdf").data)[0].split())
+    assert re.search(r"Atelier 1,5 .* 5,5 %", french)
+    with app.app_context():
+        _account(app, owner).language = "en"
+        db.session.get(Invoice, invoice_id).client.language = "en"
+        db.session.commit()
+    english = " ".join(_pdf_text(client.get(f"/invoices/{invoice_id}/pdf").data)[0].split())
+    assert re.search(r"Atelier 1\.5 .* 5\.5% ", english), english
+
+
 def test_fee_lines_in_french_have_a_no_break_space_before_the_colon(app, client, owner, sink):
     with app.app_context():
         _account(app, owner).fees_legal = True
