@@ -121,6 +121,19 @@ NOTICE_LEGAL: dict[tuple[str, str], str] = {
 }
 
 
+# Until the render context has ``client_country``: one paragraph for every client, as
+# before (French law in French; the EU directive in English).
+NOTICE_LEGAL_ANY_COUNTRY = {
+    "fr": NOTICE_LEGAL[("fr", "FR")],
+    "en": (
+        "If payment is not received within this period, we will start legal proceedings to recover the debt without further notice. "
+        "The amounts due will bear late-payment interest at the rate set in our terms or, failing that, by law"
+        "{% if client_is_business %}, and the fixed compensation for recovery costs of EUR 40 per invoice (Directive 2011/7/EU) is due{% endif %}"
+        ", without prejudice to the costs of proceedings, which will be charged to you."
+    ),
+}
+
+
 def notice_legal_by_country(language: str) -> str:
     """The legal paragraph of a formal notice as one template that chooses on
     ``client_country`` (FR, BE, CA; any other country: the neutral text)."""
@@ -214,7 +227,7 @@ Cordialement,
         "Mise en demeure : {% if invoices|length > 1 %}{{ invoices|length }} factures impayées{% else %}la facture {{ invoice_number }} est en retard de {{ days_overdue }} jour{% if days_overdue > 1 %}s{% endif %}{% endif %}",
         NOTICE_TITLE["fr"]
         + NOTICE_HEAD["fr"]
-        + NOTICE_BODY["fr"].replace("{legal}", NOTICE_LEGAL[("fr", "FR")]),
+        + NOTICE_BODY["fr"].replace("{legal}", NOTICE_LEGAL_ANY_COUNTRY["fr"]),
     ),
     ("fr", "grouped"): (
         "{{ level_title }} : {{ invoices|length }} factures impayées",
@@ -315,7 +328,7 @@ Regards,
         "Formal notice: {% if invoices|length > 1 %}{{ invoices|length }} unpaid invoices{% else %}invoice {{ invoice_number }} is {{ days_overdue }} day{% if days_overdue != 1 %}s{% endif %} overdue{% endif %}",
         NOTICE_TITLE["en"]
         + NOTICE_HEAD["en"]
-        + NOTICE_BODY["en"].replace("{legal}", NOTICE_LEGAL[("en", "FR")]),
+        + NOTICE_BODY["en"].replace("{legal}", NOTICE_LEGAL_ANY_COUNTRY["en"]),
     ),
     ("en", "grouped"): (
         "{{ level_title }}: {{ invoices|length }} unpaid invoices",
@@ -355,7 +368,8 @@ for _lang in LANGUAGES:
     # The letter's layout already shows the sender, the recipient and the date.
     LETTER[(_lang, "level4")] = (
         EMAIL[(_lang, "level4")][0],
-        NOTICE_TITLE[_lang] + _as_letter(NOTICE_BODY[_lang].replace("{legal}", NOTICE_LEGAL[(_lang, "FR")])),
+        NOTICE_TITLE[_lang]
+        + _as_letter(NOTICE_BODY[_lang].replace("{legal}", NOTICE_LEGAL_ANY_COUNTRY[_lang])),
     )
 
 # The formal notice whose legal paragraph follows the client's country, once the
