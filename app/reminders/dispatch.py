@@ -47,14 +47,20 @@ def redis_connection() -> Redis:
     return connection
 
 
-# SET key 1 NX EX ttl for every key, in one round trip and one command to encode
-# (a pipeline of one SET per id cost ~20 µs of client-side encoding each).
+QUEUED_PREFIX = "relance:queued:"
+
+# SET <prefix><id> 1 NX EX ttl for every id, in one round trip; answers the fresh
+# ids. The ids go as one comma-separated argument and come back the same way:
+# a pipeline of one SET per id cost ~20 µs of client-side encoding each, and
+# 1,000 keys and 1,000 flags as separate arguments still ~2.5 ms a tick. (The
+# keys are not declared in KEYS: fine on one Redis server, not on a cluster,
+# which RQ does not support either.)
 _MARK_QUEUED = """
-local flags = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, '1', 'NX', 'EX', ARGV[1]) then flags[i] = 1 else flags[i] = 0 end
+local fresh = {}
+for id in string.gmatch(ARGV[3], '[^,]+') do
+  if redis.call('SET', ARGV[2] .. id, '1', 'NX', 'EX', ARGV[1]) then fresh[#fresh + 1] = id end
 end
-return flags
+return table.concat(fresh, ',')
 """
 MARKERS_PER_CALL = 1000
 
@@ -81,11 +87,13 @@ def enqueue_ready(ids: list[int]) -> int:
     fresh = []
     for start in range(0, len(ids), MARKERS_PER_CALL):
         chunk = ids[start : start + MARKERS_PER_CALL]
-        flags = _mark_queued(connection)(
-            keys=[f"relance:queued:{reminder_id}" for reminder_id in chunk],
-            args=[planning.QUEUED_MARKER_TTL],
+        answer = _mark_queued(connection)(
+            args=[planning.QUEUED_MARKER_TTL, QUEUED_PREFIX, ",".join(str(int(i)) for i in chunk)],
         )
-        fresh.extend(rid for rid, ok in zip(chunk, flags, strict=True) if ok)
+        if isinstance(answer, bytes):
+            answer = answer.decode()
+        if answer:
+            fresh.extend(int(i) for i in answer.split(","))
     if not fresh:
         return 0
     queue = Queue(QUEUE, connection=connection)
@@ -106,7 +114,7 @@ def enqueue_ready(ids: list[int]) -> int:
 def release(ids) -> None:
     """A worker has handled these ids: a later retry may queue them again."""
     if ids:
-        redis_connection().delete(*(f"relance:queued:{i}" for i in ids))
+        redis_connection().delete(*(f"{QUEUED_PREFIX}{i}" for i in ids))
 
 
 def tick(inline: bool = False) -> TickReport:
