@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from .. import clock
 from ..extensions import db
@@ -412,6 +413,25 @@ def _binder(type_, dialect):
 _DRIVERS: dict[str, _Driver] = {}
 
 
+def _driver_run(connection, statement: str, params, many: bool = False) -> list[tuple] | None:
+    """Run ``statement`` on the DBAPI cursor of ``connection`` (the session's, in its
+    transaction) and return its rows as plain tuples; SQLAlchemy's Row objects cost
+    ~2.5 µs a row. Driver errors are raised as SQLAlchemy's, as they were."""
+    cursor = connection.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(statement, params)
+            return None
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement, params, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
 def _driver(connection) -> _Driver:
     driver = _DRIVERS.get(connection.dialect.name)
     if driver is None:
@@ -426,7 +446,7 @@ def _plan_batch(now, limit, report) -> int:
     load_date, load_moment = sql.load_date, sql.load_moment
     bind_date, bind_moment = sql.bind_date, sql.bind_moment
     now_stored = bind_moment(now)
-    rows = connection.exec_driver_sql(sql.due, (now_stored, limit)).fetchall()
+    rows = _driver_run(connection, sql.due, (now_stored, limit))
     if not rows:
         db.session.commit()
         return 0
@@ -587,7 +607,7 @@ def _plan_batch(now, limit, report) -> int:
         existing = _existing_steps(connection, sql, invoice_ids)
         inserts = [row for row in inserts if row[0] not in existing.keys]
     _write_steps(connection, sql, inserts, existing, dict(supersede), now, report)
-    connection.exec_driver_sql(sql.next_moment, next_moments)
+    _driver_run(connection, sql.next_moment, next_moments, many=True)
     db.session.commit()
     report.invoices += len(rows)
     return len(rows)
@@ -604,7 +624,7 @@ class _Existing:
 
 def _existing_steps(connection, sql: _Driver, invoice_ids: list[int]) -> _Existing:
     """The step rows these invoices already have (one SELECT per batch)."""
-    rows = connection.exec_driver_sql(*sql.existing(invoice_ids)).fetchall()
+    rows = _driver_run(connection, *sql.existing(invoice_ids))
     return _Existing({row[1] for row in rows}, rows)
 
 
@@ -629,8 +649,8 @@ def _write_steps(
     for start in range(0, len(inserts), sql.ROWS_PER_INSERT):
         chunk = inserts[start : start + sql.ROWS_PER_INSERT]
         statement = sql.insert_head + ", ".join(sql.insert_row for _ in chunk) + sql.insert_tail
-        inserted = connection.exec_driver_sql(statement, tuple(value for row in chunk for value in row))
-        report.keys.extend(key for (key,) in inserted.fetchall())
+        inserted = _driver_run(connection, statement, [value for row in chunk for value in row])
+        report.keys.extend(key for (key,) in inserted)
     stale = [
         reminder_id
         for reminder_id, _, invoice_id, offset, state, will_retry in existing.rows
@@ -661,7 +681,7 @@ def ready_ids(now: datetime | None = None, limit: int = 10000) -> list[int]:
     db.session.flush()  # a driver statement: nothing pending may be left out
     connection = db.session.connection()
     sql = _driver(connection)
-    rows = connection.exec_driver_sql(sql.ready, (sql.bind_moment(now), limit)).fetchall()
+    rows = _driver_run(connection, sql.ready, (sql.bind_moment(now), limit))
     return [reminder_id for (reminder_id,) in rows]
 
 
