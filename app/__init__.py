@@ -88,6 +88,12 @@ def create_app(config=None):
             "set SECRET_KEY to a long random value."
         )
 
+    if str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        # A file on this machine: no connection to go stale, so no "SELECT 1" before
+        # every checkout (two per reminder sent).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["pool_pre_ping"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)

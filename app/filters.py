@@ -1,5 +1,10 @@
 """Jinja filters and globals: money, dates and due states in the reader's language."""
 
+import re
+from datetime import date
+from functools import lru_cache
+
+from babel.dates import format_date as babel_format_date
 from flask_babel import format_date, format_datetime, format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 
@@ -54,13 +59,33 @@ def due_tone(invoice, today=None):
 def date_filter(value, fmt="medium"):
     if value is None:
         return ""
-    return format_date(value, fmt)
+    if type(value) is date:  # a calendar day: no time zone to apply, the same text every time
+        return _day_text(value, fmt, _locale())
+    return _premier(format_date(value, fmt), _locale())
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, fmt: str, locale: str) -> str:
+    # Emails and pages format the same few days over and over (a worker sends
+    # hundreds of reminders a second); Babel parses the pattern every time.
+    return _premier(babel_format_date(day, fmt, locale=locale), locale)
+
+
+_FIRST = re.compile(r"(?<![\d/.:])1(?= [^\d\s])")
+
+
+def _premier(text: str, locale: str) -> str:
+    """French writes the first of the month as an ordinal: « 1er décembre 2026 »
+    (a lone 1 before the month's name: never part of 11, 21 or a year)."""
+    if locale.startswith("fr"):
+        return _FIRST.sub("1er", text, count=1)
+    return text
 
 
 def datetime_filter(value, fmt="medium"):
     if value is None:
         return ""
-    return format_datetime(value, fmt)
+    return _premier(format_datetime(value, fmt), _locale())
 
 
 def ago(moment):

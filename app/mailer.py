@@ -14,6 +14,14 @@ from flask import current_app
 from flask_mail import Message
 
 
+def render_email(name: str, **context) -> str:
+    """A template of an email, rendered without Flask's page machinery (context
+    processors for pages, signals): an email reads only what it is given, the
+    Jinja globals (``_``, ``current_locale``) and the filters. Several of these
+    run for every reminder the worker sends."""
+    return current_app.jinja_env.get_template(name).render(context)
+
+
 def compose(
     subject: str,
     recipients: list[str],

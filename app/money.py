@@ -2,6 +2,7 @@
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency
 
@@ -65,6 +66,7 @@ def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
+@lru_cache(maxsize=4096)
 def format_money(cents: int, currency: str, locale: str = "en") -> str:
     """``123456, 'EUR'`` → ``€1,234.56`` in English, ``1 234,56 €`` in French."""
     return format_currency(cents_to_decimal(cents), currency, locale=locale)

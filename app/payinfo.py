@@ -21,13 +21,14 @@ from zoneinfo import ZoneInfo
 from flask import render_template
 from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from . import clock, fees, mailer, payment
 from .extensions import db
 from .filters import date_filter, money
-from .models import Account, ClientAnswer, Event, FeeCost, Invoice, RateOverride, Reminder, ReminderItem
+from .models import Account, ClientAnswer, Event, FeeCost, Invoice, RateOverride
+from .reminders.timeline import sent_reminders
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +66,7 @@ def forget(invoice_ids) -> None:
 def _load_previous(invoice_ids: set) -> dict:
     """{invoice id: [(sent_at, channel)]} of the sent reminders (not the invoice's own
     email) that covered each invoice, as its own step or through an item."""
-    found: dict = {invoice_id: {} for invoice_id in invoice_ids if invoice_id is not None}
-    if not found:
-        return {}
-    sent = (Reminder.kind != "invoice", Reminder.state == "sent", Reminder.sent_at.is_not(None))
-    own = select(Reminder.invoice_id, Reminder.id, Reminder.sent_at, Reminder.channel).where(
-        Reminder.invoice_id.in_(list(found)), *sent
-    )
-    items = (
-        select(ReminderItem.invoice_id, Reminder.id, Reminder.sent_at, Reminder.channel)
-        .join(Reminder, Reminder.id == ReminderItem.reminder_id)
-        .where(ReminderItem.invoice_id.in_(list(found)), *sent)
-    )
-    for query in (own, items):
-        for invoice_id, reminder_id, sent_at, channel in db.session.execute(query):
-            found[invoice_id][reminder_id] = (sent_at, channel)
-    return {invoice_id: list(rows.values()) for invoice_id, rows in found.items()}
+    return {invoice_id: list(sent.values()) for invoice_id, sent in sent_reminders(invoice_ids).items()}
 
 
 def fee_settings(account: Account) -> fees.Settings:
@@ -115,15 +101,7 @@ def previous_overdue(invoice: Invoice, before: date | None = None) -> tuple[tupl
     batch = _BATCH.get()
     rows = batch["previous"].get(invoice.id) if batch is not None else None
     if rows is None:
-        covering = select(ReminderItem.reminder_id).where(ReminderItem.invoice_id == invoice.id)
-        rows = db.session.execute(
-            select(Reminder.sent_at, Reminder.channel).where(
-                or_(Reminder.invoice_id == invoice.id, Reminder.id.in_(covering)),
-                Reminder.kind != "invoice",
-                Reminder.state == "sent",
-                Reminder.sent_at.is_not(None),
-            )
-        ).all()
+        rows = _load_previous({invoice.id})[invoice.id]
     days = []
     for sent_at, channel in rows:
         day = sent_at.astimezone(ZoneInfo(account.timezone)).date()

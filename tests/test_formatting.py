@@ -1,6 +1,6 @@
 """Money, dates and due states in the reader's language (French and English)."""
 
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 from flask import render_template_string
@@ -126,6 +126,34 @@ def test_template_filters_follow_the_locale(plain_app, locale, money, day):
     with plain_app.test_request_context(), force_locale(locale):
         shown = render_template_string("{{ 123456|money('EUR') }}|{{ day|date }}", day=TODAY)
     assert shown == f"{money}|{day}"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "first", "eleventh"),
+    [
+        ("medium", "1er déc. 2026", "11 déc. 2026"),
+        ("long", "1er décembre 2026", "11 décembre 2026"),
+        ("full", "mardi 1er décembre 2026", "vendredi 11 décembre 2026"),
+        ("d MMM", "1er déc.", "11 déc."),
+        ("short", "01/12/2026", "11/12/2026"),
+    ],
+)
+def test_french_writes_the_first_of_the_month_as_an_ordinal(plain_app, fmt, first, eleventh):
+    from datetime import datetime
+
+    with plain_app.test_request_context(), force_locale("fr"):
+        shown = render_template_string(
+            "{{ a|date(fmt) }}|{{ b|date(fmt) }}|{{ c|date(fmt) }}",
+            a=date(2026, 12, 1),
+            b=date(2026, 12, 11),
+            c=datetime(2026, 12, 1, 10, tzinfo=UTC),
+            fmt=fmt,
+        )
+        again = render_template_string("{{ a|date(fmt) }}", a=date(2026, 12, 1), fmt=fmt)  # from the cache
+    assert shown == f"{first}|{eleventh}|{first}"
+    assert again == first
+    with plain_app.test_request_context(), force_locale("en"):
+        assert render_template_string("{{ a|date('long') }}", a=date(2026, 12, 1)) == "December 1, 2026"
 
 
 # --- What an owner sees on the pages, in their language --------------------------------

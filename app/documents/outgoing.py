@@ -13,10 +13,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale
 
-from .. import payinfo
+from .. import mailer, payinfo
 from ..extensions import db
 from ..models import Account, Client, Invoice
 from . import defaults, pdf
@@ -40,8 +40,8 @@ def payment_block(invoice: Invoice, account: Account, sample: bool, with_link: b
     law allows, the client's page) as (text, html, inline images), in the current locale."""
     context = {"invoice": invoice, "account": account, "client": invoice.client}
     context.update(payinfo.reminder_context(invoice, with_link=with_link and not sample))
-    text = render_template("emails/_pay.txt", **context).strip("\n")
-    html = re.sub(r"\n\s*\n", "\n", render_template("emails/_pay.html", **context)).strip()
+    text = mailer.render_email("emails/_pay.txt", **context).strip("\n")
+    html = re.sub(r"\n\s*\n", "\n", mailer.render_email("emails/_pay.html", **context)).strip()
     return text, html, payinfo.inline_images(context)
 
 
@@ -101,8 +101,10 @@ def reminder_email(
         )
     locale = message.language if message.language in defaults.LANGUAGES else account.language
     with force_locale(locale):
-        html = render_template("emails/reminder_text.html", body=message.html, account=account, sample=sample)
-        text = render_template("emails/reminder_text.txt", body=message.text, sample=sample)
+        html = mailer.render_email(
+            "emails/reminder_text.html", body=message.html, account=account, sample=sample
+        )
+        text = mailer.render_email("emails/reminder_text.txt", body=message.text, sample=sample)
     return Email(subject=message.subject, text=text, html=html, inline=inline)
 
 

@@ -17,11 +17,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from flask_babel import force_locale, format_date, gettext
+from flask_babel import force_locale, gettext
 from sqlalchemy import and_, or_, select, update
 
 from .. import payment
 from ..extensions import db
+from ..filters import date_filter
 from ..invoicing import InvoiceRuleError, record_payment
 from ..models import Account, Client, Invoice, StatementLine
 from ..reminders import holds
@@ -304,10 +305,10 @@ def refresh_holds(account: Account) -> None:
         if invoice.hold_reason not in ("", HOLD_REASON):
             continue  # a client's answer already holds it
         with force_locale(account.language):
-            detail = gettext("possible payment on %(day)s, review", day=format_date(day, "d MMM"))
+            detail = gettext("possible payment on %(day)s, review", day=date_filter(day, "d MMM"))
         if invoice.hold_reason != HOLD_REASON or invoice.hold_detail != detail:
             holds.hold(invoice, HOLD_REASON, detail=detail)
 
 
 def describe_day(day) -> str:
-    return format_date(day, "d MMM")
+    return date_filter(day, "d MMM")

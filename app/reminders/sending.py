@@ -19,9 +19,9 @@ from email.utils import parseaddr
 from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import clock, invoicing, mailer, payinfo
@@ -174,8 +174,9 @@ def render_items(reminder: Reminder, invoices: list[Invoice], sample: bool = Fal
 
 
 def covered_invoices(reminder: Reminder) -> list[Invoice]:
-    """The invoices a reminder covers: its items, or its own invoice."""
-    if reminder.items:
+    """The invoices a reminder covers: its items, or its own invoice (a step's only
+    item, once sent, is its own invoice)."""
+    if reminder.kind in ITEM_KINDS:
         return [item.invoice for item in reminder.items]
     return [reminder.invoice] if reminder.invoice is not None else []
 
@@ -370,37 +371,53 @@ def _finish(reminder_id: int, commit: bool = True, **values) -> None:
         db.session.commit()
 
 
-# The claimed reminder with its invoice and the invoice's account and client, in
-# one query (the re-check and the rendering need all four); built once.
+# A later step of the same invoice already sent (or possibly sent): read with the
+# reminder itself, in the same statement.
+_LATER = aliased(Reminder)
+_LATER_SENT = (
+    select(_LATER.id)
+    .where(
+        _LATER.invoice_id == Reminder.invoice_id,
+        _LATER.kind == "step",
+        _LATER.step_offset > func.coalesce(Reminder.step_offset, 0),
+        _LATER.state.in_(("sent", "sending", "unknown")),
+    )
+    .limit(1)
+    .correlate(Reminder)
+    .scalar_subquery()
+)
+
+# The claimed reminder with its invoice and the invoice's account and client, and
+# whether a later step went out, in one query; built once (building it cost more
+# than running it).
 _LOAD = (
-    select(Reminder)
+    select(Reminder, _LATER_SENT.label("later_sent"))
     .where(Reminder.id == bindparam("reminder_id"))
     .options(
         joinedload(Reminder.invoice).joinedload(Invoice.account),
         joinedload(Reminder.invoice).joinedload(Invoice.client),
-        # covered_invoices() reads the items of every reminder (none for a step).
-        joinedload(Reminder.items).joinedload(ReminderItem.invoice),
     )
 )
 
-# A later step of the same invoice already sent (or possibly sent): built once.
-_LATER_SENT = (
-    select(Reminder.id)
-    .where(
-        Reminder.invoice_id == bindparam("invoice_id"),
-        Reminder.kind == "step",
-        Reminder.step_offset > bindparam("offset"),
-        Reminder.state.in_(("sent", "sending", "unknown")),
-    )
-    .limit(1)
+# The items of a reminder decided by a click or a grouping, with their invoices
+# (a step has none before it is sent: its item is written with its outcome).
+_LOAD_ITEMS = (
+    select(Reminder)
+    .where(Reminder.id == bindparam("reminder_id"))
+    .options(joinedload(Reminder.items).joinedload(ReminderItem.invoice))
 )
 
 
-def _load(reminder_id: int) -> Reminder:
-    return db.session.scalars(_LOAD, {"reminder_id": reminder_id}).unique().one()
+def _load(reminder_id: int) -> tuple[Reminder, bool]:
+    """The reminder (with its items when it covers several invoices) and whether a
+    later step of its invoice was already sent."""
+    reminder, later_sent = db.session.execute(_LOAD, {"reminder_id": reminder_id}).unique().one()
+    if reminder.kind in ITEM_KINDS:
+        db.session.execute(_LOAD_ITEMS, {"reminder_id": reminder_id}).unique().all()
+    return reminder, later_sent is not None
 
 
-def _recheck(reminder: Reminder) -> tuple[str, str] | None:
+def _recheck(reminder: Reminder, later_sent: bool) -> tuple[str, str] | None:
     """At the moment of sending, is it still right to send? (state, reason) if not."""
     invoice = reminder.invoice
     if reminder.kind == "invoice":
@@ -417,9 +434,6 @@ def _recheck(reminder: Reminder) -> tuple[str, str] | None:
     account = invoice.account
     if reminder.step_offset is not None and reminder.step_offset < 0 and days_left(invoice, account) <= 0:
         return "skipped", "due_date_reached"
-    later_sent = db.session.scalar(
-        _LATER_SENT, {"invoice_id": invoice.id, "offset": reminder.step_offset or 0}
-    )
     if later_sent:
         return "skipped", "superseded"
     return None
@@ -448,14 +462,15 @@ def _send_batch(reminder_ids) -> dict[str, int]:
     This is what the worker's job runs, and what ``reminders tick`` runs inline.
     Returns counts per outcome.
 
-    Every reminder is claimed (conditional UPDATE, committed) before its SMTP
-    exchange begins, and re-checked and rendered after its claim, as always.
-    The SMTP exchange itself runs on a helper thread: while the mail server
-    answers one reminder, this thread writes the previous outcome together with
-    the claim of the next reminder (one commit, one fsync, per reminder) and
-    renders that next reminder. At most one exchange is in flight, and nothing
-    waits on the mail server with a transaction open. A reminder's outcome is
-    written as soon as its exchange has ended and the next one has started.
+    One transaction, one commit, per reminder: it writes the outcome of the
+    previous exchange, claims the next reminder (conditional UPDATE), re-checks
+    it against fresh data and renders it. The claim is therefore committed before
+    that reminder's SMTP exchange begins, and the re-check sees the data as of
+    the claim. The SMTP exchange itself runs on a helper thread, so this
+    transaction overlaps the mail server's answer to the reminder before. At most
+    one exchange is in flight, nothing waits on the mail server with a
+    transaction open, and a reminder's outcome is written as soon as its
+    exchange has ended and the next one has started.
     """
     ids = list(reminder_ids)
     counts: dict[str, int] = {}
@@ -470,26 +485,9 @@ def _send_batch(reminder_ids) -> dict[str, int]:
             pending.append((reminder_id, record))
 
     try:
-        claimed = planning.claim(ids[0]) if ids else False
+        prepared = _record_claim_prepare([], ids[0])
         for position, reminder_id in enumerate(ids):
-            try:
-                prepared = _prepare(reminder_id, claimed)
-            except SQLAlchemyError:
-                raise  # the database itself: nothing can be recorded (handled below)
-            except Exception as error:  # noqa: BLE001 - claimed, certainly not sent: record it
-                # A reminder that cannot be rendered (or its attachment drawn) fails
-                # visibly; the rest of the batch goes on.
-                log.exception("reminder %s: cannot be prepared", reminder_id)
-                db.session.rollback()
-                prepared = (
-                    "failed",
-                    {
-                        "state": "failed",
-                        "reason": "render_error",
-                        "next_attempt_at": None,
-                        "last_error": f"{error.__class__.__name__}: {error}"[:500],
-                    },
-                )
+            prepared = _after_commit(reminder_id, prepared)
             if in_flight is not None:  # the previous exchange ends
                 done, in_flight = in_flight, None
                 count(done.ready.reminder_id, *_collect(done, connection))
@@ -504,12 +502,12 @@ def _send_batch(reminder_ids) -> dict[str, int]:
             else:
                 count(reminder_id, *prepared)
             following = ids[position + 1] if position + 1 < len(ids) else None
-            claimed = _record_and_claim(pending, following)
+            prepared = _record_claim_prepare(pending, following)
             pending.clear()
         if in_flight is not None:
             done, in_flight = in_flight, None
             count(done.ready.reminder_id, *_collect(done, connection))
-            _record_and_claim(pending, None)
+            _record_claim_prepare(pending, None)
             pending.clear()
     except BaseException:
         # Whatever failed, the outcomes known so far (and that of the exchange
@@ -522,7 +520,7 @@ def _send_batch(reminder_ids) -> dict[str, int]:
                 log.exception("reminder %s: outcome lost", in_flight.ready.reminder_id)
         if pending:
             try:
-                _record_and_claim(pending, None)
+                _record_claim_prepare(pending, None)
             except Exception:
                 db.session.rollback()
                 log.exception("outcomes of reminders %s not written", [i for i, _ in pending])
@@ -533,11 +531,15 @@ def _send_batch(reminder_ids) -> dict[str, int]:
     return counts
 
 
-def _record_and_claim(records: list[tuple[int, dict]], following: int | None) -> bool:
-    """Write outcomes and claim the next reminder, in one transaction.
+def _record_claim_prepare(records: list[tuple[int, dict]], following: int | None):
+    """One transaction: write these outcomes, claim the ``following`` reminder,
+    re-check and render it; then commit. Returns what :func:`_prepare` returns
+    for it (None when there is none).
 
-    If the claim fails, nothing is written and the error goes up: the caller
-    writes the outcomes on their own.
+    A database error rolls everything back and goes up: the caller writes the
+    outcomes on their own, and the reminder stays unclaimed. Any other error
+    while re-checking or rendering the claimed reminder (claimed, certainly not
+    sent) is recorded as a failure of that reminder; the rest of the batch goes on.
     """
     for reminder_id, record in records:
         values = dict(record)
@@ -545,9 +547,32 @@ def _record_and_claim(records: list[tuple[int, dict]], following: int | None) ->
         if levels is not None:
             _record_levels(reminder_id, *levels)
         _finish(reminder_id, commit=False, **values)
-    claimed = planning.claim(following, commit=False) if following is not None else False
-    db.session.commit()
-    return claimed
+    prepared = None
+    if following is not None:
+        if not planning.claim(following, commit=False):
+            prepared = ("not_claimed", None)
+        else:
+            try:
+                prepared = _prepare(following)
+            except SQLAlchemyError:
+                raise
+            except Exception as error:  # noqa: BLE001 - claimed, certainly not sent: record it
+                log.exception("reminder %s: cannot be prepared", following)
+                prepared = _render_failure(error)
+    db.session.commit()  # the claim before the exchange; no transaction open while it runs
+    return prepared
+
+
+def _render_failure(error: Exception) -> tuple[str, dict]:
+    return (
+        "failed",
+        {
+            "state": "failed",
+            "reason": "render_error",
+            "next_attempt_at": None,
+            "last_error": f"{error.__class__.__name__}: {error}"[:500],
+        },
+    )
 
 
 @dataclass
@@ -565,6 +590,7 @@ class _Ready:
     data: bytes
     level: int = 0
     covered: list = field(default_factory=list)
+    pdfs: list = field(default_factory=list)
 
 
 @dataclass
@@ -573,16 +599,14 @@ class _InFlight:
     future: Future
 
 
-def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None]:
-    """Re-check and render one claimed reminder.
+def _prepare(reminder_id: int) -> _Ready | tuple[str, dict | None]:
+    """Re-check and render one reminder claimed in the current transaction.
 
     Returns what to send, or the outcome and the values that record it (which
     the caller writes) when there is nothing to send.
     """
-    if not claimed:
-        return "not_claimed", None
-    reminder = _load(reminder_id)
-    verdict = _recheck_items(reminder) if reminder.kind in ITEM_KINDS else _recheck(reminder)
+    reminder, later_sent = _load(reminder_id)
+    verdict = _recheck_items(reminder) if reminder.kind in ITEM_KINDS else _recheck(reminder, later_sent)
     if verdict:
         state, reason = verdict
         return state, {"state": state, "reason": reason, "next_attempt_at": None}
@@ -595,15 +619,12 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
         recipient = reminder.client.email
     msg_id = message_id(reminder)
     rendered = render_reminder(reminder)
+    covered = covered_invoices(reminder)
     # The invoice PDF (issue 6): the invoice email carries it, a reminder the stamped
-    # copy of each overdue invoice it covers; from the cache, or rendered below with
-    # no transaction open.
-    pdfs = outgoing.prepare_for(
-        reminder.kind, covered_invoices(reminder), reminder.level, clock.today(account.timezone)
-    )
-    message = build_message(rendered, recipient, account, msg_id)
-    covered = [(i.id, i.balance_cents, i.currency) for i in covered_invoices(reminder)]
-    ready = _Ready(
+    # copy of each overdue invoice it covers; from the cache, or rendered after the
+    # commit (see _after_commit) with no transaction open.
+    pdfs = outgoing.prepare_for(reminder.kind, covered, reminder.level, clock.today(account.timezone))
+    return _Ready(
         reminder_id,
         reminder.attempts,
         reminder.kind,
@@ -611,16 +632,32 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
         msg_id,
         recipient,
         rendered.subject,
-        message,
+        build_message(rendered, recipient, account, msg_id),
         b"",
         reminder.level,
-        covered,
+        [(i.id, i.balance_cents, i.currency) for i in covered],
+        pdfs,
     )
-    db.session.commit()  # hold no transaction (no SQLite lock) while waiting on SMTP
-    for filename, content_type, data in outgoing.finish_attachments(pdfs):  # no transaction open
-        message.attach(filename, content_type, data)
+
+
+def _after_commit(reminder_id: int, prepared):
+    """What is left to do with no transaction open: draw the PDFs the cache did not
+    have, and write the message's bytes."""
+    if not isinstance(prepared, _Ready):
+        return prepared
+    message = prepared.message
     try:
-        ready.data = wire.to_bytes(message) or message.as_bytes()
+        for filename, content_type, data in outgoing.finish_attachments(prepared.pdfs):
+            message.attach(filename, content_type, data)
+    except SQLAlchemyError:
+        raise
+    except Exception as error:  # noqa: BLE001 - claimed, certainly not sent: record it
+        log.exception("reminder %s: cannot be prepared", reminder_id)
+        db.session.rollback()
+        return _render_failure(error)
+    prepared.pdfs = []
+    try:
+        prepared.data = wire.to_bytes(message) or message.as_bytes()
     except UnicodeEncodeError as error:  # an address SMTP cannot carry: as deliver() says
         return "failed", {
             "state": "failed",
@@ -628,7 +665,7 @@ def _prepare(reminder_id: int, claimed: bool) -> _Ready | tuple[str, dict | None
             "next_attempt_at": None,
             "last_error": f"address not deliverable: {error}"[:500],
         }
-    return ready
+    return prepared
 
 
 def _collect(in_flight: _InFlight, connection: Connection) -> tuple[str, dict | None]:
