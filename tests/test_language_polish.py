@@ -369,11 +369,6 @@ def test_formal_notice_in_canadian_dollars_keeps_the_invoice_currency(app):
     assert "Montant total dû\u00a0: 1 200,00 $ CA" in text and "€" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs client_country in app/documents/messages.py (PLACEHOLDERS and context_for); "
-    "remove this mark once it is there",
-)
 def test_a_belgian_business_client_gets_the_belgian_formal_notice(app, client, owner, sink):
     invoice_id = _invoice(app, owner, country="BE", kind="business")
     compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)

@@ -6,6 +6,7 @@ Preview, "Send me a preview" and real sends all go through :func:`render_message
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ PLACEHOLDERS = {
     "level": _l("the reminder level: 0 before and on the due date, then 1 to 4"),
     "level_title": _l("the level's name: Reminder, Second reminder, Final reminder, Formal notice"),
     "client_is_business": _l("true for a business client, false for a consumer"),
+    "client_country": _l("the client's country code: FR, BE, CA… (empty when not set)"),
 }
 
 
@@ -204,6 +206,7 @@ def context_for(
             line.strip() for line in (client.address or "").splitlines() if line.strip()
         ),
         "client_is_business": (client.kind or "business") == "business",
+        "client_country": (client.country or "").upper(),
         "invoice_number": first.number,
         "invoice_numbers": numbers,
         "invoice_date": rows[0]["date"],
@@ -231,6 +234,9 @@ def context_for(
     }
 
 
+_BLANKS = re.compile(r"[ \t\r\n\f\v]+")
+
+
 def render_source(subject: str, body: str, context: dict, payment=None) -> tuple[str, str, str]:
     """(subject, text, html) of a template source; raises TemplateProblem.
 
@@ -239,7 +245,8 @@ def render_source(subject: str, body: str, context: dict, payment=None) -> tuple
     allowed = set(PLACEHOLDERS)
     sandbox.check(subject, allowed)
     sandbox.check(body, allowed)
-    rendered_subject = " ".join(sandbox.render(subject, context).split())[:300]
+    # One line, but the no-break spaces French puts before « : » stay.
+    rendered_subject = _BLANKS.sub(" ", sandbox.render(subject, context)).strip()[:300]
     text_context, html_context = context, context
     if payment is not None:
         text_context = {**context, "payment_details": payment[0]}
