@@ -26,6 +26,7 @@ def _context(days: int) -> dict:
         "level": 1,
         "level_title": "Rappel",
         "client_is_business": True,
+        "client_country": "FR",
     }
 
 

@@ -392,6 +392,46 @@ def test_final_reminder_promises_the_fixed_compensation_to_business_clients_only
     assert ("intérêts de retard" if language == "fr" else "late-payment interest") in consumer
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(
+    "country,business,promised",
+    [
+        ("FR", True, True),
+        ("BE", True, True),
+        ("CA", True, False),  # Québec: interest only (C.c.Q. art. 1617), no fixed compensation
+        ("DE", True, True),  # the EU directive's compensation: the sentence as before
+        ("", True, True),  # country not set: the sentence as before
+        ("CA", False, False),
+        ("FR", False, False),
+    ],
+)
+def test_final_reminder_names_the_fixed_compensation_where_the_law_has_one(
+    app, language, country, business, promised
+):
+    words = "indemnité forfaitaire" if language == "fr" else "fixed recovery compensation"
+    interest = "des intérêts de retard" if language == "fr" else "late-payment interest"
+    for channel in ("email", "letter"):
+        _subject, body = defaults.default("level3", channel, language)
+        with app.test_request_context():
+            text = sandbox.render(body, _notice_context(country, business=business))
+        assert (words in text) == promised, (channel, text)
+        assert interest in text and "{%" not in text
+
+
+def test_a_quebec_business_client_final_reminder_has_no_fixed_compensation(app, client, owner, sink):
+    invoice_id = _invoice(app, owner, country="CA", kind="business", email="atelier@example.ca")
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "3", "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to("atelier@example.ca")
+    text = " ".join(message.get_body(("plain",)).get_content().split())
+    assert "Ceci est notre dernier rappel" in text
+    assert "des intérêts de retard pourront vous être réclamés" in text
+    assert "indemnité forfaitaire" not in text
+
+
 # ------------------------------------------------- 6. import messages translated
 
 

@@ -144,6 +144,12 @@ def notice_legal_by_country(language: str) -> str:
     return text + "{% else %}" + NOTICE_LEGAL[(language, "")] + "{% endif %}"
 
 
+# The final reminder (level 3) warns that late-payment interest may be claimed and, for a
+# business client, the fixed recovery compensation too: France (D441-5) and Belgium (law
+# of 2 August 2002) have it, as every EU country (Directive 2011/7/EU, art. 6); Québec /
+# Canada has none (Code civil du Québec art. 1617: interest only), so a Canadian client
+# is not told about it. A client with another country or none keeps the sentence as
+# before (it only says "may be claimed"; the formal notice that follows stays neutral).
 EMAIL: dict[tuple[str, str], tuple[str, str]] = {
     # ---------------------------------------------------------------- French
     ("fr", "before_due"): (
@@ -216,7 +222,7 @@ Ceci est notre dernier rappel : malgré nos précédents messages, la facture {
 
 Montant restant dû : {{ balance }}{% if paid %} (compte tenu des {{ paid }} déjà reçus, merci){% endif %}
 
-Nous vous demandons de la régler sous {{ deadline_days }} jours, au plus tard le {{ deadline_date }}. Sans règlement à cette date, nous vous adresserons une mise en demeure, et des intérêts de retard{% if client_is_business %} ainsi que l'indemnité forfaitaire pour frais de recouvrement{% endif %} pourront vous être réclamés.
+Nous vous demandons de la régler sous {{ deadline_days }} jours, au plus tard le {{ deadline_date }}. Sans règlement à cette date, nous vous adresserons une mise en demeure, et des intérêts de retard{% if client_is_business and not client_country == "CA" %} ainsi que l'indemnité forfaitaire pour frais de recouvrement{% endif %} pourront vous être réclamés.
 
 {{ payment_details }}
 
@@ -317,7 +323,7 @@ This is our final reminder: despite our previous messages, invoice {{ invoice_nu
 
 Balance due: {{ balance }}{% if paid %} (after {{ paid }} already received, thank you){% endif %}
 
-We ask you to pay it within {{ deadline_days }} days, by {{ deadline_date }} at the latest. If it is not paid by then, we will send you a formal notice, and late-payment interest{% if client_is_business %} and the fixed recovery compensation{% endif %} may be claimed.
+We ask you to pay it within {{ deadline_days }} days, by {{ deadline_date }} at the latest. If it is not paid by then, we will send you a formal notice, and late-payment interest{% if client_is_business and not client_country == "CA" %} and the fixed recovery compensation{% endif %} may be claimed.
 
 {{ payment_details }}
 
