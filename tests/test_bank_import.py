@@ -217,7 +217,7 @@ def test_csv_statement_each_rule(app, client, books):
     assert invoice(app, books["F-2026-102"]).hold_reason == ""
 
     page = client.get("/imports/review").get_data(as_text=True)
-    assert "same amount and client name" in page and "confidence 70 %" in page
+    assert "same amount and client name" in page and "confidence 70%" in page
     assert "same amount only" in page and "Yes, it pays F-2026-104" in page
 
 

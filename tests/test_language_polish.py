@@ -454,6 +454,22 @@ def test_bank_statement_line_message_is_french_on_a_french_page(app, client, own
     assert f"Ligne 3{NBSP}: Cette date n'existe pas. Rien n'a été importé." in html
 
 
+def test_match_confidence_is_written_the_readers_way(app, client, owner):
+    from .test_bank_import import import_csv_statement
+
+    _invoice(app, owner, client_name="Café Crème", email="hello@creme.example", total_cents=99_90)
+    statement = b"Date;Libell\xc3\xa9;Montant;Contrepartie;Id\n05/12/2026;VIR SEPA;99,90;CAFE CREME;TX-1\n"
+    _id, response = import_csv_statement(client, statement)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = unescape(client.get("/imports/review").get_data(as_text=True))
+    assert f"confiance 70{NBSP}%" in page and "70 %" not in page
+    with app.app_context():
+        _account(app, owner).language = "en"
+        db.session.commit()
+    page = unescape(client.get("/imports/review").get_data(as_text=True))
+    assert "confidence 70%" in page and f"70{NBSP}%" not in page
+
+
 def test_cli_keeps_english_row_messages(app):
     from app.imports import FieldProblem, translate
 
