@@ -79,10 +79,15 @@ def enqueue_ready(ids: list[int]) -> int:
     A marker per id (SET NX with a TTL) keeps two ticks from queueing the same id;
     if Redis loses everything, the markers go too and the next tick re-queues.
     """
-    from rq import Queue
-
     if not ids:
         return 0
+    with planning.collector_paused():
+        return _enqueue(ids)
+
+
+def _enqueue(ids: list[int]) -> int:
+    from rq import Queue
+
     connection = redis_connection()
     fresh = []
     for start in range(0, len(ids), MARKERS_PER_CALL):

@@ -8,7 +8,9 @@ reminder ids: if it loses them, the next tick enqueues them again.
 
 from __future__ import annotations
 
+import gc
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -266,10 +268,32 @@ def plan_due(now: datetime | None = None, limit: int = PLAN_BATCH) -> PlanReport
     """
     now = now or clock.now()
     report = PlanReport()
-    while True:
-        batch = _plan_batch(now, limit, report)
-        if batch < limit:
-            return report
+    with collector_paused():
+        while True:
+            batch = _plan_batch(now, limit, report)
+            if batch < limit:
+                return report
+
+
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off while a tick works through its rows.
+
+    A batch allocates tens of thousands of short-lived tuples and strings (freed by
+    reference counting when the batch ends, no cycles); each 700 allocations start
+    a collection, and every few dozen of those a full one, which walks the whole
+    heap of the worker (the application: ~90 MB, ~100 ms a full collection).
+    Measured at 1 M invoices / 10,000 due: ~120 ms of collections a tick, none
+    of which found anything the batch made. Collections resume afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Driver:
@@ -681,8 +705,9 @@ def ready_ids(now: datetime | None = None, limit: int = 10000) -> list[int]:
     db.session.flush()  # a driver statement: nothing pending may be left out
     connection = db.session.connection()
     sql = _driver(connection)
-    rows = _driver_run(connection, sql.ready, (sql.bind_moment(now), limit))
-    return [reminder_id for (reminder_id,) in rows]
+    with collector_paused():
+        rows = _driver_run(connection, sql.ready, (sql.bind_moment(now), limit))
+        return [reminder_id for (reminder_id,) in rows]
 
 
 def _claim_statement():
