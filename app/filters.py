@@ -71,7 +71,7 @@ def _day_text(day: date, fmt: str, locale: str) -> str:
     return _premier(babel_format_date(day, fmt, locale=locale), locale)
 
 
-_FIRST = re.compile(r"(?<![\d/.:])1(?= [^\d\s])")
+_FIRST = re.compile(r"(?<![\d/.:])1(?= [^\W\d_]{3})")
 
 
 def _premier(text: str, locale: str) -> str:

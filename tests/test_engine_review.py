@@ -528,3 +528,58 @@ def test_a_reminder_that_cannot_be_rendered_fails_visibly_and_the_batch_goes_on(
     auth.login(email=OWNER)
     page = client.get(f"/invoices/{ids['Broken']}").get_data(as_text=True)
     assert "could not be prepared" in page
+
+
+def test_an_address_the_idna_codec_refuses_fails_visibly_and_the_batch_goes_on(app, fixed_now, sink):
+    """Review of the one-transaction send path: an imported address that passes the
+    import's shape check but that the IDNA codec refuses (a UnicodeError, not a
+    UnicodeEncodeError) is failed at once; it was left in "sending" (then swept to
+    "unknown") and stopped the rest of its batch."""
+    app.config["REMINDER_PDF"] = False
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email=OWNER)
+        ids = {}
+        for name, email in (("Broken", "paul@ex\u00e4mple..com"), ("Fine", "fine@example.com")):
+            customer = make_client(account, name=name, email=email, language="en")
+            invoice = make_invoice(
+                account, customer, issued_on=date(2026, 11, 4), due_on=D, number=f"F-{name}"
+            )
+            ids[name] = invoice.id
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))
+    assert reminders(app, ids["Broken"])[-3] == ("failed", "refused")
+    assert reminders(app, ids["Fine"])[-3] == ("sent", "")
+    assert [m["X-Rcpt-To"] for m in sink.messages] == ["fine@example.com"]
+
+
+def test_a_database_error_after_the_claim_puts_the_reminder_back_in_line(app, fixed_now, sink, monkeypatch):
+    """A claimed reminder that certainly did not go (the error came before its SMTP
+    exchange) is not left in "sending" (which would end as "unknown" after the lease):
+    it is scheduled again and the next tick sends it, once."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.documents import outgoing
+
+    app.config["REMINDER_PDF"] = False
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email=OWNER)
+        customer = make_client(account, name="Only", email="only@example.com", language="en")
+        invoice_id = make_invoice(account, customer, issued_on=date(2026, 11, 4), due_on=D, number="F-1").id
+    real = outgoing.finish_attachments
+    calls = []
+
+    def finish_attachments(pending):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT INTO pdf_cache", {}, Exception("disk I/O error"))
+        return real(pending)
+
+    monkeypatch.setattr(outgoing, "finish_attachments", finish_attachments)
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9))  # the job fails with the error
+    assert reminders(app, invoice_id)[-3] == ("scheduled", "")
+    assert sink.messages == []
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9, 5))
+    tick_and_work(app, fixed_now, at(2026, 12, 1, 9, 10))
+    assert reminders(app, invoice_id)[-3] == ("sent", "")
+    assert [m["X-Rcpt-To"] for m in sink.messages] == ["only@example.com"]

@@ -199,3 +199,12 @@ def test_invoice_list_shows_money_and_due_state_in_the_owner_language(
     assert amount in page
     assert overdue_words in page
     assert f'<html lang="{language}"' in page
+
+
+def test_the_french_ordinal_never_touches_an_hour():
+    """Only a lone 1 before a month's name becomes « 1er » (fr_BE writes hours « 1 h 05 »)."""
+    from app.filters import _premier
+
+    assert _premier("mercredi 2 décembre 2026, 1 h 05 min", "fr_BE") == "mercredi 2 décembre 2026, 1 h 05 min"
+    assert _premier("mardi 1 décembre 2026, 1 h 05 min", "fr_BE") == "mardi 1er décembre 2026, 1 h 05 min"
+    assert _premier("1 mai 2026", "fr") == "1er mai 2026"

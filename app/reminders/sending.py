@@ -474,10 +474,13 @@ def _send_batch(reminder_ids) -> dict[str, int]:
     """
     ids = list(reminder_ids)
     counts: dict[str, int] = {}
+    if not ids:
+        return counts
     connection = Connection()
     exchange = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
     in_flight: _InFlight | None = None
     pending: list[tuple[int, dict]] = []  # outcomes to write with the next claim
+    held: int | None = None  # claimed (committed), neither handed to the mail server nor counted yet
 
     def count(reminder_id: int, outcome: str, record: dict | None) -> None:
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -486,6 +489,7 @@ def _send_batch(reminder_ids) -> dict[str, int]:
 
     try:
         prepared = _record_claim_prepare([], ids[0])
+        held = ids[0] if _claimed(prepared) else None
         for position, reminder_id in enumerate(ids):
             prepared = _after_commit(reminder_id, prepared)
             if in_flight is not None:  # the previous exchange ends
@@ -501,9 +505,11 @@ def _send_batch(reminder_ids) -> dict[str, int]:
                     in_flight = _InFlight(prepared, future)
             else:
                 count(reminder_id, *prepared)
+            held = None
             following = ids[position + 1] if position + 1 < len(ids) else None
             prepared = _record_claim_prepare(pending, following)
             pending.clear()
+            held = following if _claimed(prepared) else None
         if in_flight is not None:
             done, in_flight = in_flight, None
             count(done.ready.reminder_id, *_collect(done, connection))
@@ -518,6 +524,14 @@ def _send_batch(reminder_ids) -> dict[str, int]:
                 count(in_flight.ready.reminder_id, *_collect(in_flight, connection))
             except Exception:
                 log.exception("reminder %s: outcome lost", in_flight.ready.reminder_id)
+        if held is not None:
+            # Claimed but certainly not sent: its own outcome if it had one (a
+            # re-check), else back in line for the next tick rather than left in
+            # "sending" (which would end as "unknown").
+            if isinstance(prepared, tuple) and prepared[1] is not None:
+                count(held, *prepared)
+            else:
+                count(held, "released", {"state": "scheduled", "reason": "", "next_attempt_at": clock.now()})
         if pending:
             try:
                 _record_claim_prepare(pending, None)
@@ -561,6 +575,11 @@ def _record_claim_prepare(records: list[tuple[int, dict]], following: int | None
                 prepared = _render_failure(error)
     db.session.commit()  # the claim before the exchange; no transaction open while it runs
     return prepared
+
+
+def _claimed(prepared) -> bool:
+    """Whether :func:`_record_claim_prepare` claimed its reminder."""
+    return prepared is not None and not (isinstance(prepared, tuple) and prepared[0] == "not_claimed")
 
 
 def _render_failure(error: Exception) -> tuple[str, dict]:
@@ -642,29 +661,30 @@ def _prepare(reminder_id: int) -> _Ready | tuple[str, dict | None]:
 
 def _after_commit(reminder_id: int, prepared):
     """What is left to do with no transaction open: draw the PDFs the cache did not
-    have, and write the message's bytes."""
+    have, and write the message's bytes. Anything failing here (but the database)
+    is recorded as a failure of this reminder, which certainly did not go."""
     if not isinstance(prepared, _Ready):
         return prepared
     message = prepared.message
     try:
         for filename, content_type, data in outgoing.finish_attachments(prepared.pdfs):
             message.attach(filename, content_type, data)
+        prepared.pdfs = []
+        try:
+            prepared.data = wire.to_bytes(message) or message.as_bytes()
+        except UnicodeError as error:  # an address SMTP cannot carry (IDNA, non-ASCII): as deliver() says
+            return "failed", {
+                "state": "failed",
+                "reason": "refused",
+                "next_attempt_at": None,
+                "last_error": f"address not deliverable: {error}"[:500],
+            }
     except SQLAlchemyError:
         raise
     except Exception as error:  # noqa: BLE001 - claimed, certainly not sent: record it
         log.exception("reminder %s: cannot be prepared", reminder_id)
         db.session.rollback()
         return _render_failure(error)
-    prepared.pdfs = []
-    try:
-        prepared.data = wire.to_bytes(message) or message.as_bytes()
-    except UnicodeEncodeError as error:  # an address SMTP cannot carry: as deliver() says
-        return "failed", {
-            "state": "failed",
-            "reason": "refused",
-            "next_attempt_at": None,
-            "last_error": f"address not deliverable: {error}"[:500],
-        }
     return prepared
 
 
