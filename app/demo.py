@@ -26,6 +26,15 @@ CLIENTS = [
     ("Blue Harbour Ltd", "accounts@blueharbour.test", "en", "GB", "business"),
 ]
 
+# A postal address per country, without the client's name: letters print the name
+# above the address (templates/documents/_letter.html).
+DEMO_ADDRESSES = {
+    "FR": "1 place de la Mairie\n75001 Paris",
+    "BE": "1 Grand-Place\n1000 Bruxelles\nBelgique",
+    "CA": "1 rue Saint-Louis\nQuébec (Québec) G1R 3Z2\nCanada",
+    "GB": "1 King Street\nLondon EC2V 8AU\nUnited Kingdom",
+}
+
 # number suffix, client index, issued (days from today), terms, total cents, state
 INVOICES = [
     (1, 0, -2, 30, 0, "draft"),
@@ -73,7 +82,7 @@ def create_demo(email: str, password: str) -> bool:
             language=language,
             country=country,
             kind=kind,
-            address=f"{name}\n1 place de la Mairie\n{'75001 Paris' if country == 'FR' else ''}",
+            address=DEMO_ADDRESSES[country],
         )
         db.session.add(client)
         clients.append(client)

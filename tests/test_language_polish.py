@@ -477,3 +477,59 @@ def test_cli_keeps_english_row_messages(app):
     assert str(problem) == "Amount: This is not a valid amount."
     with app.test_request_context(headers={"Accept-Language": "fr"}):
         assert translate(problem) == f"Montant{NBSP}: Ce montant n'est pas valide."
+
+
+# ------------------------------------------------- 7. seen on the screenshots
+
+
+def test_level_two_is_deuxieme_rappel_on_pages_as_in_the_email(app, client, owner):
+    """Three reminders come before the formal notice: the second is « deuxième », as the
+    level-2 email's subject already says (« second » is for the last of two)."""
+    invoice_id = _invoice(app, owner)
+    with app.app_context():
+        db.session.get(Invoice, invoice_id).reminder_level = 2
+        db.session.commit()
+        subject, _body = defaults.default("level2", "email", "fr")
+    assert subject.startswith("Deuxième rappel")
+    for path in (f"/invoices/{invoice_id}", "/invoices/?tab=all", "/invoices/?tab=overdue"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Deuxième rappel" in page and "Second rappel" not in page, path
+
+
+def test_invoice_search_placeholder_fits_a_phone_in_french(app, client, owner):
+    page = client.get("/invoices/?tab=all").get_data(as_text=True)
+    placeholder = re.search(r'<input id="q"[^>]* placeholder="([^"]+)"', page).group(1)
+    assert placeholder == "Numéro ou nom du client"
+
+
+def test_overdue_row_without_reminder_does_not_say_it_twice(app, client, owner):
+    _invoice(app, owner)  # 9 days late, never reminded
+    (row,) = _reminder_lines(client.get("/invoices/?tab=overdue"))
+    assert row == f"Dernière relance{NBSP}: aucune pour l'instant"
+    with app.app_context():
+        _account(app, owner).language = "en"
+        db.session.commit()
+    (row,) = _reminder_lines(client.get("/invoices/?tab=overdue"))
+    assert row == "Last reminder: not yet sent"
+
+
+def _reminder_lines(response) -> list[str]:
+    html = response.get_data(as_text=True)
+    lines = re.findall(r'<span class="row-sub row-reminder">(.*?)</span>\n', html)
+    return [unescape(re.sub(r"<[^>]+>", "", line)).strip() for line in lines]
+
+
+def test_demo_letters_name_the_client_once_above_the_address(app, fixed_now):
+    from app.documents.messages import render_message
+    from app.models import Client
+
+    fixed_now(NOW)
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    with app.test_request_context():
+        garage = db.session.scalar(select(Client).where(Client.name == "Garage Petit"))
+        invoices = list(db.session.scalars(select(Invoice).where(Invoice.client_id == garage.id)))
+        text = render_message(garage.account, garage, invoices, "level4").text
+        assert f"À{NBSP}: Garage Petit, 1 place de la Mairie, 75001 Paris\n" in text
+        for other in db.session.scalars(select(Client)):
+            assert not other.address.startswith(other.name) and other.address.count("\n") >= 1
