@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 import tempfile
@@ -54,6 +55,9 @@ LONG_NAME = "Société Coopérative d'Intérêt Collectif des Artisans Réunis d
 WIDTHS = {390: 844, 1280: 800}
 SCHEMES = ("light", "dark")
 MANIFEST_SHOTS = ROOT / "static" / "screenshots"
+# Chromium writes the fields of <input type="date"> in its own UI language, not the
+# page's: it needs its translations (Debian package chromium-l10n) and LANGUAGE set.
+CHROMIUM_LOCALES = Path("/usr/lib/chromium/locales")
 
 # name, path (formatted with the ids found in the database), public page?
 SCREENS = [
@@ -79,6 +83,14 @@ SCREENS = [
 ]
 # The committed English set: a few screens at phone width only.
 ENGLISH_SUBSET = {"login", "today", "invoice-detail"}
+
+
+def launch(pw, language: str):
+    """Chromium speaking ``language`` (fr, en): date fields read 23/11/2026 in French."""
+    if language != "en" and not (CHROMIUM_LOCALES / f"{language}.pak").exists():
+        print("  ! chromium-l10n is missing: date fields will read the US way (mm/dd/yyyy)")
+    env = {**os.environ, "LANGUAGE": language, "LANG": "fr_FR.UTF-8" if language == "fr" else "en_US.UTF-8"}
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f"--lang={language}"], env=env)
 
 
 def free_port() -> int:
@@ -278,7 +290,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="relance-shots-") as folder:
         app, ids = build_app(Path(folder))
         with Server(app) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch(pw, "fr")
             saved = shoot(
                 browser,
                 server.url,
@@ -303,6 +315,8 @@ def main(argv=None) -> int:
                 screens={"today", "invoices", "clients"},
                 email=EMPTY_EMAIL,
             )
+            browser.close()
+            browser = launch(pw, "en")
             set_language(app, DEMO_EMAIL, "en")
             saved += shoot(
                 browser,
