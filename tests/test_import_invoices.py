@@ -496,3 +496,18 @@ def test_a_malformed_column_choice_is_400_not_500(app, client, owner, column):
     assert response.status_code == 400
     with app.app_context():
         assert db.session.get(ImportFile, import_id).state == "uploaded"
+
+
+def test_an_address_mail_servers_refuse_is_a_row_error(app, client, owner):
+    """The shape check let "name@exämple..com" in (an empty label: the IDNA codec refuses
+    it, so no reminder could ever be written to it); it is now a row error like any
+    other bad address."""
+    content = (
+        "number;client;email;date;due date;amount\n"
+        "E-1;Good Client;good@example.com;01/11/2026;01/12/2026;100,00\n"
+        "E-2;Bad Client;paul@ex\u00e4mple..com;01/11/2026;01/12/2026;100,00\n"
+    ).encode()
+    _id, preview, result = web_import(client, content)
+    assert "The client email is not a valid address." in preview.get_data(as_text=True)
+    assert result.status_code == 422
+    assert invoices_of(app, owner) == {}

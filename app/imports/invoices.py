@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 
 from .. import clock, invoicing, payinfo, payment
 from ..extensions import db
+from ..forms import is_email_address
 from ..models import Account, Client, Event, ImportFile, Invoice, Payment
 from ..money import CURRENCIES, MAX_CENTS, N_, AmountError, parse_amount
 from ..reminders import planning
@@ -299,7 +300,7 @@ def parse_row(cells, mapping, line, default_currency):
     elif len(client) > 200:
         errors.append(N_("The client name is longer than 200 characters."))
     email = email.lower() or None
-    if email and (len(email) > 254 or not _EMAIL.match(email)):
+    if email and (len(email) > 254 or not _EMAIL.match(email) or not is_email_address(email)):
         errors.append(N_("The client email is not a valid address."))
     issued_on = due_on = None
     try:
