@@ -109,7 +109,6 @@ def create_app(config=None):
 
     auth_setup.init_app(app)
     filters.init_app(app)
-    app.jinja_env.filters["upper_first"] = filters.upper_first
     errors.init_app(app)
 
     from .views import auth, clients, collect, dev, home, imports, invoices, pay, pwa, reminders, settings

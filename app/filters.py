@@ -102,6 +102,7 @@ def init_app(app):
     app.jinja_env.filters["due_words"] = due_words
     app.jinja_env.filters["due_tone"] = due_tone
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["upper_first"] = upper_first
     app.jinja_env.globals["current_locale"] = _locale
 
 
