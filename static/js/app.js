@@ -60,8 +60,32 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { setup(document); });
-  document.addEventListener("htmx:load", function (event) { setup(event.detail.elt); });
+  // Tabs that scroll sideways on a phone: the active one is brought into view, and an
+  // edge fades where more tabs hide (.fade-start / .fade-end, see app.css).
+  function setupTabs(root) {
+    var navs = root.matches && root.matches(".tabs") ? [root] : root.querySelectorAll(".tabs");
+    Array.prototype.forEach.call(navs, function (nav) {
+      if (!once(nav)) return;
+      var sync = function () {
+        nav.classList.toggle("fade-start", nav.scrollLeft > 1);
+        nav.classList.toggle("fade-end", nav.scrollLeft + nav.clientWidth < nav.scrollWidth - 1);
+      };
+      var active = nav.querySelector(".is-active");
+      if (active) {
+        var box = nav.getBoundingClientRect();
+        var tab = active.getBoundingClientRect();
+        if (tab.left < box.left || tab.right > box.right) {
+          nav.scrollLeft += tab.left + tab.width / 2 - (box.left + box.width / 2);
+        }
+      }
+      nav.addEventListener("scroll", sync, { passive: true });
+      if (window.ResizeObserver) new ResizeObserver(sync).observe(nav);
+      sync();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setup(document); setupTabs(document); });
+  document.addEventListener("htmx:load", function (event) { setup(event.detail.elt); setupTabs(event.detail.elt); });
 
   if ("serviceWorker" in navigator) {
     window.addEventListener("load", function () {
