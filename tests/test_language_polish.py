@@ -68,6 +68,18 @@ def _key(page: str) -> str:
     return re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)
 
 
+def _sent_text(app, client, sink, invoice_id: int, level: int, to: str) -> str:
+    """Send a reminder of ``level`` for one invoice through the compose page and the
+    worker; the plain-text part the client received."""
+    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
+    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": str(level), "action": "send"}
+    assert client.form("/collect/compose", data).status_code == 302
+    with app.app_context():
+        run_worker(app)
+    (message,) = sink.to(to)
+    return message.get_body(("plain",)).get_content()
+
+
 # ------------------------------------------------- 1. status words, not verbs
 
 
@@ -156,13 +168,7 @@ def test_fee_lines_in_french_have_a_no_break_space_before_the_colon(app, client,
     assert f"Indemnité forfaitaire pour frais de recouvrement{NBSP}: " in page
     assert "recouvrement: " not in page
     # The same lines in the reminder email (text part), sent through the compose page.
-    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
-    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "1", "action": "send"}
-    assert client.form("/collect/compose", data).status_code == 302
-    with app.app_context():
-        run_worker(app)
-    (message,) = sink.to("garage@example.com")
-    text = message.get_body(("plain",)).get_content()
+    text = _sent_text(app, client, sink, invoice_id, 1, "garage@example.com")
     assert f"Indemnité forfaitaire pour frais de recouvrement{NBSP}: 40,00" in text
 
 
@@ -222,13 +228,7 @@ def test_final_reminder_and_formal_notice_give_the_accounts_deadline(app, client
         _account(app, owner).notice_days = 15
         db.session.commit()
     invoice_id = _invoice(app, owner, country="FR", kind="business")
-    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
-    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "3", "action": "send"}
-    assert client.form("/collect/compose", data).status_code == 302
-    with app.app_context():
-        run_worker(app)
-    (message,) = sink.to("garage@example.com")
-    text = message.get_body(("plain",)).get_content()
+    text = _sent_text(app, client, sink, invoice_id, 3, "garage@example.com")
     assert "sous 15 jours, au plus tard le 25 décembre 2026" in text
     assert "8 jours" not in text
     letter = client.form(f"/invoices/{invoice_id}/letter", {"kind": "level4", "key": "n" * 12})
@@ -265,13 +265,7 @@ def test_the_formal_notice_letter_does_not_repeat_sender_recipient_and_date(app,
 
 def test_the_formal_notice_email_keeps_its_heading(app, client, owner, sink):
     invoice_id = _invoice(app, owner, country="FR", kind="business")
-    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
-    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "4", "action": "send"}
-    assert client.form("/collect/compose", data).status_code == 302
-    with app.app_context():
-        run_worker(app)
-    (message,) = sink.to("garage@example.com")
-    text = message.get_body(("plain",)).get_content()
+    text = _sent_text(app, client, sink, invoice_id, 4, "garage@example.com")
     assert f"De{NBSP}: Studio Test" in text and f"À{NBSP}: Garage Petit" in text
     assert "Le 10 décembre 2026" in text
     assert "L441-10" in text
@@ -371,13 +365,7 @@ def test_formal_notice_in_canadian_dollars_keeps_the_invoice_currency(app):
 
 def test_a_belgian_business_client_gets_the_belgian_formal_notice(app, client, owner, sink):
     invoice_id = _invoice(app, owner, country="BE", kind="business")
-    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
-    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "4", "action": "send"}
-    assert client.form("/collect/compose", data).status_code == 302
-    with app.app_context():
-        run_worker(app)
-    (message,) = sink.to("garage@example.com")
-    text = message.get_body(("plain",)).get_content()
+    text = _sent_text(app, client, sink, invoice_id, 4, "garage@example.com")
     assert "loi du 2 août 2002" in text and "L441-10" not in text
 
 
@@ -420,13 +408,7 @@ def test_final_reminder_names_the_fixed_compensation_where_the_law_has_one(
 
 def test_a_quebec_business_client_final_reminder_has_no_fixed_compensation(app, client, owner, sink):
     invoice_id = _invoice(app, owner, country="CA", kind="business", email="atelier@example.ca")
-    compose = client.get(f"/collect/compose?invoice={invoice_id}").get_data(as_text=True)
-    data = {"key": _key(compose), "invoice": [str(invoice_id)], "level": "3", "action": "send"}
-    assert client.form("/collect/compose", data).status_code == 302
-    with app.app_context():
-        run_worker(app)
-    (message,) = sink.to("atelier@example.ca")
-    text = " ".join(message.get_body(("plain",)).get_content().split())
+    text = " ".join(_sent_text(app, client, sink, invoice_id, 3, "atelier@example.ca").split())
     assert "Ceci est notre dernier rappel" in text
     assert "des intérêts de retard pourront vous être réclamés" in text
     assert "indemnité forfaitaire" not in text
