@@ -47,6 +47,22 @@
       });
     });
 
+    // File pickers (imports): the chosen file's name next to the "Choose a file" label.
+    root.querySelectorAll("input[type=file][data-file-name]").forEach(function (input) {
+      if (!once(input)) return;
+      var out = document.getElementById(input.dataset.fileName);
+      if (!out) return;
+      var empty = out.textContent;
+      var sync = function () {
+        var file = input.files && input.files[0];
+        out.textContent = file ? file.name : empty;
+        out.classList.toggle("is-chosen", !!file);
+      };
+      input.addEventListener("change", sync);
+      out.hidden = false;
+      sync();
+    });
+
     // Overdue tab (issue 5): "Select all" checks or clears every invoice of the list.
     root.querySelectorAll("[data-select-all]").forEach(function (box) {
       if (!once(box)) return;
