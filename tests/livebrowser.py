@@ -7,6 +7,7 @@ SMTP sink of tests/conftest.py.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db
 from app.mailsink import free_port
+
+from .conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,6 +39,33 @@ needs_chromium = pytest.mark.skipif(
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def french_page(browser, base_url, email, viewport, *, scheme="light", javascript=True, init_script=None):
+    """A browser context in French (Paris time) logged in as ``email`` on ``base_url``:
+    (context, page, the page's JavaScript errors). ``init_script`` runs in every
+    page before its own scripts (e.g. axe)."""
+    context = browser.new_context(
+        viewport=viewport,
+        locale="fr-FR",
+        timezone_id="Europe/Paris",
+        base_url=base_url,
+        color_scheme=scheme,
+        java_script_enabled=javascript,
+        service_workers="block",
+    )
+    context.set_default_timeout(10_000)
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit], form input[type=submit]")
+    page.wait_for_url(re.compile(r"/today$"))
+    return context, page, errors
 
 
 def app_config(folder: Path, redis_url: str, mail_port: int, **extra) -> dict:

@@ -15,9 +15,8 @@ import pytest
 from app.extensions import db
 from app.models import Account
 
-from .conftest import PASSWORD
 from .factories import make_account, make_client, make_invoice, register_owner
-from .livebrowser import DESKTOP, NARROW, PHONE, LiveServer, app_config, needs_chromium
+from .livebrowser import DESKTOP, NARROW, PHONE, LiveServer, app_config, french_page, needs_chromium
 
 NBSP = "\u00a0"
 OFF = "Off: Relance sends nothing by itself; you can still remind by hand."
@@ -156,23 +155,7 @@ def french_owner(live):
 
 
 def _page(browser, live, email, viewport):
-    context = browser.new_context(
-        viewport=viewport,
-        locale="fr-FR",
-        timezone_id="Europe/Paris",
-        base_url=live.config["LIVE_URL"],
-        service_workers="block",
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit], form input[type=submit]")
-    page.wait_for_url(re.compile(r"/today$"))
-    return context, page, errors
+    return french_page(browser, live.config["LIVE_URL"], email, viewport)
 
 
 @needs_chromium

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 
-from .conftest import PASSWORD
 from .factories import make_account
-from .livebrowser import NARROW, PHONE, LiveServer, app_config, needs_chromium
+from .livebrowser import NARROW, PHONE, LiveServer, app_config, french_page, needs_chromium
 from .test_a11y import violations
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -50,26 +49,15 @@ def live(redis_server, mail_sink, tmp_path_factory):
 
 def _page(browser, live, viewport, *, scheme="light", javascript=True, axe=False):
     app, email = live
-    context = browser.new_context(
-        viewport=viewport,
-        locale="fr-FR",
-        timezone_id="Europe/Paris",
-        base_url=app.config["LIVE_URL"],
-        color_scheme=scheme,
-        java_script_enabled=javascript,
-        service_workers="block",
+    context, page, errors = french_page(
+        browser,
+        app.config["LIVE_URL"],
+        email,
+        viewport,
+        scheme=scheme,
+        javascript=javascript,
+        init_script=AXE_SCRIPT if axe else None,
     )
-    context.set_default_timeout(10_000)
-    if axe:
-        context.add_init_script(AXE_SCRIPT)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit], form input[type=submit]")
-    page.wait_for_url(re.compile(r"/today$"))
     page.goto("/imports/")
     return context, page, errors
 
