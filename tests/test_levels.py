@@ -23,6 +23,16 @@ def test_level_mapping_default_firm_and_custom():
     assert level_for(firm, "garbage", 14) == 3
 
 
+def _owner_invoice(app, fixed_now, number: str, language: str = "en") -> int:
+    """owner@example.com, a client with an email, invoice ``number`` sent by email on
+    4 November and due on D; the clock then. Returns the invoice's id."""
+    fixed_now(at(2026, 11, 4, 10))
+    with app.app_context():
+        account = make_account(email="owner@example.com")
+        customer = make_client(account, email=CLIENT, language=language)
+        return make_invoice(account, customer, issued_on=date(2026, 11, 4), due_on=D, number=number).id
+
+
 def _invoice_level(app, invoice_id):
     with app.app_context():
         return db.session.get(Invoice, invoice_id).reminder_level
@@ -68,16 +78,7 @@ def test_steps_carry_levels_and_sending_moves_the_invoice(app, sink, fixed_now):
 
 
 def test_french_client_gets_the_level_email_in_french(app, sink, fixed_now):
-    fixed_now(at(2026, 11, 4, 10))
-    with app.app_context():
-        account = make_account(email="owner@example.com")
-        make_invoice(
-            account,
-            make_client(account, email=CLIENT, language="fr"),
-            issued_on=date(2026, 11, 4),
-            due_on=D,
-            number="F-2026-015",
-        )
+    _owner_invoice(app, fixed_now, "F-2026-015", language="fr")
     tick_and_work(app, fixed_now, at(2026, 12, 11, 9, 5))
     (message,) = sink.to(CLIENT)
     assert "F-2026-015" in message["subject"]
@@ -117,16 +118,7 @@ def test_owner_sets_the_level_by_hand_and_it_is_in_the_history(app, client, auth
 
 
 def test_owner_sets_the_levels_of_the_steps(app, client, auth, sink, fixed_now):
-    fixed_now(at(2026, 11, 4, 10))
-    with app.app_context():
-        account = make_account(email="owner@example.com")
-        invoice = make_invoice(
-            account,
-            make_client(account, email=CLIENT, language="en"),
-            issued_on=date(2026, 11, 4),
-            due_on=D,
-            number="F-2026-016",
-        ).id
+    invoice = _owner_invoice(app, fixed_now, "F-2026-016")
     auth.login(email="owner@example.com")
     page = client.get("/settings/reminders").get_data(as_text=True)
     assert "+3 days → Reminder · +7 days → Second reminder" in page
@@ -166,16 +158,7 @@ def test_manual_mode_sends_nothing_until_a_click(app, client, auth, sink, fixed_
 def test_changing_the_mapping_or_the_schedule_relevels_what_waits(app, client, auth, sink, fixed_now):
     """Rule 6: a reminder planned and not sent (here awaiting approval) takes its step's
     new level in the request that changes the schedule or the level mapping."""
-    fixed_now(at(2026, 11, 4, 10))
-    with app.app_context():
-        account = make_account(email="owner@example.com")
-        invoice = make_invoice(
-            account,
-            make_client(account, email=CLIENT, language="en"),
-            issued_on=date(2026, 11, 4),
-            due_on=D,
-            number="F-2026-017",
-        ).id
+    invoice = _owner_invoice(app, fixed_now, "F-2026-017")
     auth.login(email="owner@example.com")
     settings = {"enabled": "y", "send_time": "09:00", "skip_weekends": "y", "mode": "ask"}
     assert client.form("/settings/reminders", {**settings, "preset": "standard"}).status_code == 302
