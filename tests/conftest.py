@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app import clock, create_app
 from app.extensions import db
@@ -149,12 +149,30 @@ class AuthActions:
         self.client = client
 
     def register(
-        self, email="owner@example.com", password=PASSWORD, business="Studio Test", timezone="Europe/Paris"
+        self,
+        email="owner@example.com",
+        password=PASSWORD,
+        business="Studio Test",
+        timezone="Europe/Paris",
+        verify=True,
     ):
-        return self.client.form(
+        """Sign up through the form; with ``verify`` (the default) the owner has then
+        followed the verification link (tests about verification pass False)."""
+        response = self.client.form(
             "/register",
             {"email": email, "password": password, "business_name": business, "timezone": timezone},
         )
+        if verify:
+            from app.models import Account
+
+            with self.client.application.app_context():
+                account = db.session.scalar(
+                    select(Account).where(Account.email == Account.normalise_email(email))
+                )
+                if account is not None and account.email_verified_at is None:
+                    account.email_verified_at = clock.now()
+                    db.session.commit()
+        return response
 
     def login(self, email="owner@example.com", password=PASSWORD):
         return self.client.form("/login", {"email": email, "password": password})
