@@ -60,6 +60,9 @@ def create_app(config=None):
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    from .parsing import AsciiIntConverter
+
+    app.url_map.converters["int"] = AsciiIntConverter
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_object(Defaults)
     app.config.update(from_environ(app.instance_path))

@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from .extensions import db, login_manager
 from .models import Account, Client, Invoice, Payment
+from .parsing import MAX_ID
 
 
 @login_manager.user_loader
@@ -24,11 +25,6 @@ def init_app(app):
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
-
-
-# Ids are INTEGER columns: a larger number in a URL is simply not one of ours
-# (and would make the database driver raise instead of finding nothing).
-MAX_ID = 2**31 - 1
 
 
 def valid_id(object_id) -> bool:

@@ -37,6 +37,7 @@ from wtforms.validators import (
 )
 
 from .money import CURRENCIES, AmountError, parse_amount
+from .parsing import ascii_digits
 
 TIMEZONES = frozenset(available_timezones())
 
@@ -77,6 +78,10 @@ class MoneyField(StringField):
     def process_formdata(self, valuelist):
         self.raw = valuelist[0] if valuelist else ""
         self.data = None
+        if valuelist and not self.raw.strip():
+            # Blanks are no amount: InputRequired then says "Enter an amount."
+            # (it would let "   " through) and Optional() stops the chain.
+            self.raw_data = [""]
         if self.raw.strip():
             try:
                 self.data = parse_amount(self.raw)
@@ -105,7 +110,7 @@ class QuantityField(StringField):
         if not raw:
             return
         whole, _sep, frac = raw.partition(".")
-        if not whole.isdigit() and whole != "" or (frac and not frac.isdigit()) or len(frac) > 3:
+        if not ascii_digits(whole) and whole != "" or (frac and not ascii_digits(frac)) or len(frac) > 3:
             raise ValueError(_("Enter a quantity such as 1, 2.5 or 0.125."))
         self.data = int(whole or 0) * 1000 + int((frac + "000")[:3])
         if self.data > MAX_QUANTITY_MILLI:
@@ -431,7 +436,7 @@ class ReminderSettingsForm(RelanceForm):
     def validate_send_time(self, field):
         value = (field.data or "").strip()
         hour, _sep, minute = value.partition(":")
-        if not (hour.isdigit() and minute.isdigit() and 0 <= int(hour) < 24 and 0 <= int(minute) < 60):
+        if not (ascii_digits(hour) and ascii_digits(minute) and int(hour) < 24 and int(minute) < 60):
             raise ValidationError(_("Enter a time such as 09:00."))
         field.data = f"{int(hour):02d}:{int(minute):02d}"
 

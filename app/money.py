@@ -6,6 +6,8 @@ from functools import lru_cache
 
 from babel.numbers import format_currency
 
+from .parsing import ascii_digits
+
 CURRENCIES = ("EUR", "CAD", "CHF", "USD", "GBP")
 # Amounts are INTEGER columns (32 bits on PostgreSQL): 20 million is the most one
 # invoice or payment may hold; anything above is a typo anyway.
@@ -47,7 +49,7 @@ def parse_amount(text: str) -> int:
         thousands_sep = "." if decimal_sep == "," else ","
         whole, _, frac = raw.rpartition(decimal_sep)
         groups = whole.split(thousands_sep)
-        if not all(g.isdigit() for g in groups) or any(len(g) != 3 for g in groups[1:]):
+        if not all(ascii_digits(g) for g in groups) or any(len(g) != 3 for g in groups[1:]):
             raise AmountError(N_("This is not a valid amount."))
         raw = "".join(groups) + "." + frac
     raw = raw.replace(",", ".")

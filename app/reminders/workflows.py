@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 from .. import clock
 from ..extensions import db
 from ..models import Account, Client, Event, Invoice, Payment, Reminder, ReminderBatch, ReminderItem
+from ..parsing import ascii_digits
 from .eligibility import EMAIL_SENT
 from .levels import MAX_LEVEL, account_level, next_level
 from .planning import dialect_insert, insert_reminder_once
@@ -372,7 +373,7 @@ def batch_progress(batch: ReminderBatch) -> Progress:
     left_out = []
     for part in (batch.skipped or "").split(","):
         reason, _, count = part.partition(":")
-        if reason and count.isdigit():
+        if reason and ascii_digits(count):
             left_out.append((reason, int(count)))
     return Progress(batch, total, done, states, left_out)
 

@@ -25,6 +25,7 @@ from ..extensions import db
 from ..forms import ConfirmForm, RelanceForm, options, payment_method_choices
 from ..models import PAYMENT_METHODS, Client, Invoice, ReminderBatch
 from ..money import AmountError, parse_amount
+from ..parsing import ascii_digits, parse_id
 from ..reminders import workflows
 from ..reminders.levels import LEVEL_NAMES, account_level, level_name, parse_custom
 from ..reminders.schedule import parse_offsets
@@ -96,7 +97,7 @@ def _int_arg(source, name, default, low, high, errors, message):
     raw = (source.get(name) or "").strip()
     if raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not low <= int(raw) <= high:
+    if not ascii_digits(raw) or len(raw) > 6 or not low <= int(raw) <= high:
         errors[name] = message
         return default
     return int(raw)
@@ -114,7 +115,7 @@ def _owned_invoices(values) -> list[Invoice]:
     """Invoices named by ids in a form: every one must be the account's, or 404."""
     ids = []
     for value in values:
-        if not value.isascii() or not value.isdigit() or len(value) > 10 or not valid_id(int(value)):
+        if parse_id(value) is None:
             abort(404)
         if int(value) not in ids:
             ids.append(int(value))

@@ -40,6 +40,7 @@ from ..documents.sandbox import TemplateProblem
 from ..extensions import db
 from ..forms import ConfirmForm, RelanceForm, options
 from ..models import MESSAGE_CHANNELS, MESSAGE_KINDS, Invoice, MessageTemplate, Reminder
+from ..parsing import parse_id
 from ..reminders.planning import insert_reminder_once
 from ..reminders.sending import sample_invoice
 from . import render
@@ -331,7 +332,7 @@ LETTER_KINDS = ("level1", "level2", "level3", "level4")
 
 def _chosen_ids():
     values = request.form.getlist("reminder")
-    if any(not (v.isascii() and v.isdigit() and len(v) < 11) for v in values):
+    if any(parse_id(v) is None for v in values):
         abort(400)
     return [int(v) for v in values]
 

@@ -23,6 +23,7 @@ from ..imports import translate as translate_row_message
 from ..imports.csvread import count_rows, decode, reader
 from ..invoicing import InvoiceRuleError
 from ..models import ImportFile, Invoice, StatementLine
+from ..parsing import ascii_digits
 from . import redirect_to, render
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -165,8 +166,7 @@ def mapping(import_id):
         chosen = {}
         for name in module.FIELDS:
             value = request.form.get(f"col_{name}", "")
-            # ASCII digits only: "²".isdigit() is true but int("²") raises.
-            if value.isascii() and value.isdigit() and int(value) < len(header):
+            if ascii_digits(value) and int(value) < len(header):
                 chosen[name] = int(value)
             elif value in ("", "none"):
                 chosen[name] = None

@@ -11,12 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from .. import clock, invoicing
-from ..auth_setup import get_client, get_invoice, get_payment, valid_id
+from ..auth_setup import get_client, get_invoice, get_payment
 from ..extensions import db
 from ..forms import ConfirmForm, InvoiceForm, MarkSentForm, PaymentForm, options
 from ..invoicing import InvoiceRuleError, LineInput
 from ..models import Client, Event, Invoice
 from ..money import MAX_CENTS
+from ..parsing import ascii_digits, parse_id
 from ..reminders import planning
 from ..reminders.timeline import last_sent
 from . import form_status, redirect_to, render
@@ -67,7 +68,7 @@ def list_query(account, tab="all", search="", client_id=None):
 
 def _page_arg():
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100000:
+    if not ascii_digits(page) or not 1 <= int(page) <= 100000:
         abort(400)
     return int(page)
 
@@ -133,8 +134,8 @@ def _apply_form(form, invoice):
                 email=(form.new_client_email.data or "").strip().lower() or None,
                 language=current_user.language,
             )
-    elif choice.isdigit() and valid_id(int(choice)):
-        client = db.session.get(Client, int(choice))
+    elif parse_id(choice) is not None:
+        client = db.session.get(Client, parse_id(choice))
         if client is None or client.account_id != current_user.id:
             client = None
     if client is None and ok:
@@ -230,8 +231,8 @@ def new():
         form.due_on.data = today + timedelta(days=30)
         form.currency.data = current_user.currency
         preset = request.args.get("client_id", "")
-        if preset.isdigit():
-            form.client_id.data = str(get_client(int(preset)).id)
+        if parse_id(preset) is not None:
+            form.client_id.data = str(get_client(parse_id(preset)).id)
     elif form.add_line.data:
         form.lines.append_entry()
         return _form_page(form, None, status=200)

@@ -20,6 +20,7 @@ from ..auth_setup import get_invoice
 from ..extensions import db, limiter
 from ..forms import ConfirmForm, InvoiceEmailForm, ReminderSettingsForm
 from ..models import Reminder
+from ..parsing import parse_id
 from ..reminders import planning
 from ..reminders import schedule as rules
 from ..reminders.dispatch import enqueue_ready
@@ -345,9 +346,7 @@ def ready():
     if request.method == "POST":
         if not ConfirmForm().validate_on_submit():
             abort(400)
-        chosen = [
-            int(v) for v in request.form.getlist("reminder") if v.isascii() and v.isdigit() and len(v) < 12
-        ]
+        chosen = [int(v) for v in request.form.getlist("reminder") if parse_id(v) is not None]
         if not chosen:
             flash(_("Select at least one reminder to send."), "error")
             return render(
