@@ -251,6 +251,7 @@ def world(fuzz_app):
     names |= set(QUERY_NAMES)
     return {
         "client": client,
+        "stranger": stranger,
         "numbers": numbers,
         "tokens": tokens,
         "names": sorted(names),
@@ -319,11 +320,17 @@ def _mutated(bases: list[dict], names: list[str]):
     return build()
 
 
+def _visitor(world, endpoint):
+    """Login, registration and password pages are for visitors: a logged-in owner is
+    only redirected from them, so a logged-out client drives those."""
+    return world["stranger"] if endpoint.startswith("auth.") else world["client"]
+
+
 @pytest.mark.parametrize(("rule", "method"), _all_rules())
 def test_no_500_and_nothing_changes_when_refused(fuzz_app, world, rule, method):
-    client = world["client"]
     names = world["names"]
     endpoint = world["endpoints"][rule]
+    client = _visitor(world, endpoint)
     token_values = st.one_of(
         st.sampled_from(world["tokens"]), st.text(min_size=1, max_size=70), st.sampled_from(NASTY[:12])
     )
@@ -389,8 +396,8 @@ def _check(fuzz_app, client, method, url, form, query, htmx=False):
 def test_every_field_with_every_hostile_value(fuzz_app, world, rule, method):
     """Systematic, next to the random search above: the page's own form (or link),
     one field at a time replaced by each value of SWEEP (None: the field left out)."""
-    client = world["client"]
     endpoint = world["endpoints"][rule]
+    client = _visitor(world, endpoint)
     url = _build(rule, lambda name: world["numbers"][0], world["tokens"])
     if method == "GET":
         bases = world["queries"].get(endpoint, []) + world["forms"].get((endpoint, "GET"), [])
