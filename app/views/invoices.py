@@ -231,8 +231,8 @@ def new():
         form.due_on.data = today + timedelta(days=30)
         form.currency.data = current_user.currency
         preset = request.args.get("client_id", "")
-        if parse_id(preset) is not None:
-            form.client_id.data = str(get_client(parse_id(preset)).id)
+        if ascii_digits(preset):
+            form.client_id.data = str(get_client(int(preset)).id)
     elif form.add_line.data:
         form.lines.append_entry()
         return _form_page(form, None, status=200)
