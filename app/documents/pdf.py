@@ -23,6 +23,8 @@ from .. import clock
 from ..extensions import db
 from ..invoicing import line_net_cents, line_vat_cents
 from ..models import Account, Invoice, PdfCache
+from . import fetcher
+from .fetcher import RenderImages
 
 # Bump when the look of the PDFs changes: every cached PDF is then redrawn.
 LAYOUT_VERSION = "1"
@@ -138,15 +140,27 @@ def invoice_html(invoice: Invoice, stamp: str | None = None) -> str:
         )
 
 
-def html_to_pdf(html: str) -> bytes:
+def html_to_pdf(html: str, images: RenderImages | None = None) -> bytes:
+    """The one way the app turns HTML into a PDF (invoices, reminders, letters).
+
+    The HTML carries account text, so WeasyPrint reads nothing but the app's own
+    assets and the ``images`` made for this render (app/documents/fetcher.py), and
+    nothing in the HTML can attach a file to the PDF."""
     # Imported here: WeasyPrint loads pango at import, which the web pages never need.
     from weasyprint import HTML
 
     # Its per-step progress is logged at INFO: not for a worker's log.
     for name in ("weasyprint", "weasyprint.progress"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    fetcher.quiet_weasyprint_refusals()
 
-    return HTML(string=html, base_url=None).write_pdf()
+    document = HTML(string=html, base_url=None, url_fetcher=fetcher.url_fetcher(images)).render()
+    # <link rel="attachment"> and <a rel="attachment"> embed files: none come from the HTML
+    # (the app's own attachments, if any, are passed to write_pdf by the app).
+    document.metadata.attachments = []
+    for page in document.pages:
+        page.links = [link for link in page.links if link[0] != "attachment"]
+    return document.write_pdf()
 
 
 def _cached(invoice: Invoice, variant: str, facts: dict, make) -> bytes:
