@@ -139,6 +139,7 @@ def vectors(s: Secrets, port: int) -> dict[str, str]:
         "link attachment environ": '<link rel="attachment" href="file:///proc/self/environ">',
         "a attachment file": f'<a rel="attachment" href="file://{s.txt}">invoice.txt</a>',
         "a attachment own asset": '<a rel="attachment" href="relance-asset:static/css/app.css">x</a>',
+        "link attachment own asset": '<link rel="attachment" href="relance-asset:static/js/app.js">',
         "css url file": f'<p style="background:url(file://{s.png});height:9mm">.</p>',
         "css import file": f'<style>@import url("file://{s.css}");</style>',
         "link stylesheet file": f'<link rel="stylesheet" href="file://{s.css}">',
@@ -328,6 +329,18 @@ def test_the_apps_own_images_are_drawn(server_files):
 
 
 # ----------------------------------------------------- hostile HTML, straight in
+
+
+def test_html_to_pdf_is_the_only_way_into_weasyprint():
+    """Letters, invoices, reminders and the client's page all go through
+    app/documents/pdf.py:html_to_pdf (which passes the fetcher): no other module may
+    call WeasyPrint on its own."""
+    users = {
+        str(path.relative_to(ROOT))
+        for path in [*(ROOT / "app").rglob("*.py"), ROOT / "worker.py"]
+        if "weasyprint" in path.read_text()
+    }
+    assert users == {"app/documents/pdf.py", "app/documents/fetcher.py"}
 
 
 def test_hostile_html_reads_nothing(server_files, listener):
