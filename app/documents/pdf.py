@@ -27,7 +27,9 @@ from . import fetcher
 from .fetcher import RenderImages
 
 # Bump when the look of the PDFs changes: every cached PDF is then redrawn.
-LAYOUT_VERSION = "1"
+# 2: drawn with the app's own url_fetcher (issue 14): nothing cached by the renderer
+# that followed any URL is served again.
+LAYOUT_VERSION = "2"
 
 STAMPS = {
     "fr": {1: "RAPPEL", 2: "2e RAPPEL", 3: "DERNIER RAPPEL", 4: "MISE EN DEMEURE"},
