@@ -46,6 +46,7 @@ class Listener:
     server: socket.socket
     seen: list = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -76,7 +77,7 @@ def listener():
     server.settimeout(0.05)
     spy = Listener(server)
     spy.thread = threading.Thread(target=spy.serve, daemon=True)
-    spy.thread.start()
+    spy.thread.start()  # a listening socket alone would also queue connections: serve them
     yield spy
     spy.connections()
     server.close()
