@@ -77,7 +77,7 @@ def listener():
     server.settimeout(0.05)
     spy = Listener(server)
     spy.thread = threading.Thread(target=spy.serve, daemon=True)
-    spy.thread.start()  # a listening socket alone would also queue connections: serve them
+    spy.thread.start()
     yield spy
     spy.connections()
     server.close()
