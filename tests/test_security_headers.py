@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,7 +28,7 @@ from app import clock, create_app
 from app.demo import create_demo
 from app.extensions import db, limiter
 from app.headers import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY
-from app.models import Account, Client, ImportFile, Invoice, Payment, ReminderBatch
+from app.models import Account, Client, ImportFile, Invoice, Payment, RateOverride, ReminderBatch
 
 from .conftest import PASSWORD, _make_app
 from .livebrowser import NARROW, LiveServer, app_config, needs_chromium
@@ -63,6 +64,10 @@ def world(redis_server, mail_sink, tmp_path_factory):
         account = db.session.scalar(select(Account).where(Account.email == DEMO_EMAIL))
         account.language = "en"
         db.session.add(ReminderBatch(key="headers-batch", account_id=account.id, state="done"))
+        # An owner's own rate: the fee settings show its "Use the shipped rate" form.
+        db.session.add(
+            RateOverride(account_id=account.id, series="fr_ecb", starts_on=date(2026, 7, 1), rate_bp=215)
+        )
         db.session.commit()
         account_id = account.id
     owner = app.test_client()
@@ -78,13 +83,7 @@ def world(redis_server, mail_sink, tmp_path_factory):
     )
     assert upload.status_code == 302, upload.get_data(as_text=True)
 
-    outbox = tmp / "outbox"
-    outbox.mkdir()
-    message = EmailMessage()
-    message["Subject"], message["From"], message["To"] = "Reminder", "a@example.com", "b@example.com"
-    message.set_content("Hello")
-    message.add_alternative('<p style="color:#1f4e5f">Hello</p>', subtype="html")
-    (outbox / "20261123-1.eml").write_bytes(message.as_bytes())
+    _caught_email(tmp)
 
     with app.app_context():
         account = db.session.get(Account, account_id)
@@ -118,6 +117,17 @@ def world(redis_server, mail_sink, tmp_path_factory):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _caught_email(instance):
+    """A message in the development outbox, with the inline styles emails have."""
+    outbox = Path(instance) / "outbox"
+    outbox.mkdir()
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = "Reminder", "a@example.com", "b@example.com"
+    message.set_content("Hello")
+    message.add_alternative('<p style="color:#1f4e5f">Hello</p>', subtype="html")
+    (outbox / "20261123-1.eml").write_bytes(message.as_bytes())
 
 
 def _public_invoice(account):
@@ -199,6 +209,8 @@ def test_every_page_has_the_headers_and_no_inline_code(world, rule, endpoint):
     assert "unsafe" not in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY", url
     assert not inline_code(response.get_data(as_text=True)), url
+    if endpoint == "pay.fee_settings":
+        assert "Use the shipped rate" in response.get_data(as_text=True)
     # The fragment an htmx request gets is checked too.
     fragment = browser.get(url, headers={"HX-Request": "true"})
     assert fragment.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, url
@@ -362,6 +374,7 @@ BROWSER_PAGES = [
     "/imports/{import_id}/mapping",
     "/p/{token}",
     "/offline",
+    "/dev/outbox/20261123-1",
 ]
 
 # Reported by chromium's console when a policy refuses something, or a header is wrong.
@@ -380,7 +393,10 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 @pytest.fixture(scope="module")
 def live_app(redis_server, mail_sink, tmp_path_factory):
-    server = LiveServer(app_config(tmp_path_factory.mktemp("csp-browser"), redis_server.url, mail_sink.port))
+    tmp = tmp_path_factory.mktemp("csp-browser")
+    server = LiveServer(app_config(tmp, redis_server.url, mail_sink.port))
+    server.app.instance_path = str(tmp)
+    _caught_email(tmp)
     with server.app.app_context():
         create_demo(DEMO_EMAIL, PASSWORD)
         account = db.session.scalar(select(Account).where(Account.email == DEMO_EMAIL))
