@@ -71,6 +71,9 @@ def create_app(config=None):
         app.config.update(config)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
 
+    from . import headers
+
+    headers.init_app(app)  # before ProxyFix: its cookie rule reads the proxied scheme
     proxies = int(app.config.get("RELANCE_PROXIES") or 0)
     if proxies < 0:
         raise RuntimeError("RELANCE_PROXIES must be 0 or a positive number of proxies.")
@@ -135,16 +138,6 @@ def create_app(config=None):
     from . import cli
 
     cli.init_app(app)
-
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.headers.get("HX-Request"):
-            response.headers["Cache-Control"] = "no-store"
-        response.vary.add("HX-Request")
-        return response
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)

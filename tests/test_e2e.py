@@ -365,7 +365,8 @@ def test_offline_page_when_the_server_is_stopped(browser, redis_server, mail_sin
         page.goto("/today")
         expect(page.get_by_role("navigation", name="Main")).to_be_visible()
         # The service worker installs (precaching the offline page) and takes control.
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        # (a function, not an expression string: Playwright evals those, which the CSP refuses)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
         server.stop()
         response = page.goto("/today")
         assert response.from_service_worker

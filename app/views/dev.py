@@ -35,11 +35,29 @@ def outbox():
     return render_template("dev/outbox.html", messages=[_read(p) for p in paths])
 
 
-@bp.route("/outbox/<message_id>")
-def outbox_message(message_id):
+def _message_path(message_id):
     if not message_id.replace("-", "").isalnum():
         abort(404)
     path = outbox_dir() / f"{message_id}.eml"
     if not path.exists():
         abort(404)
-    return render_template("dev/message.html", message=_read(path))
+    return path
+
+
+@bp.route("/outbox/<message_id>")
+def outbox_message(message_id):
+    return render_template("dev/message.html", message=_read(_message_path(message_id)))
+
+
+# The email's HTML as a mail client gets it: inline styles, no scripts. A frame of the
+# message page (a srcdoc frame would take the page's policy, which refuses its styles),
+# sandboxed to an opaque origin.
+EMAIL_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
+
+
+@bp.route("/outbox/<message_id>/html")
+def outbox_message_html(message_id):
+    response = current_app.response_class(_read(_message_path(message_id))["html"], mimetype="text/html")
+    response.headers["Content-Security-Policy"] = EMAIL_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response

@@ -68,12 +68,21 @@ def _public_page(invoice, form=None, status=200, answered=None):
         max_promise=today + timedelta(days=payinfo.MAX_PROMISE_DAYS),
         status=status,
     )
-    body, code = response
-    return (
-        body,
-        code,
-        {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"},
-    )
+    return response
+
+
+PUBLIC_ENDPOINTS = {"pay.page", "pay.invoice_pdf", "pay.answer"}
+
+
+@bp.after_request
+def _public_headers(response):
+    # The client's page (a 404 for a wrong link too): never cached, indexed, or named
+    # in a Referer, since its URL is the key to the invoice.
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.route("/p/<token>", methods=["GET"])
@@ -96,8 +105,6 @@ def invoice_pdf(token):
         mimetype="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="{pdf.pdf_filename(invoice)}"',
-            "Cache-Control": "private, no-store",
-            "X-Robots-Tag": "noindex",
         },
     )
 
