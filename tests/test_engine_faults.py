@@ -36,12 +36,19 @@ WORKER = (
 )
 
 
-def due_now_invoices(app, count, email=lambda n: f"client{n}@example.com"):
-    """``count`` invoices (one client each) whose -3 step is due right now."""
+def due_now_invoices(app, count, email=lambda n: f"client{n}@example.com", account_id=None, first=0):
+    """``count`` invoices (one client each) whose -3 step is due right now, for a new
+    account (or ``account_id``); their numbers and clients count from ``first``."""
     with app.app_context():
-        account = make_account(
-            email="owner@example.com", reminder_send_time="00:00", language="en", reminder_skip_weekends=False
-        )
+        if account_id is None:
+            account = make_account(
+                email="owner@example.com",
+                reminder_send_time="00:00",
+                language="en",
+                reminder_skip_weekends=False,
+            )
+        else:
+            account = db.session.get(Account, account_id)
         now = clock.now()
         today = clock.today(account.timezone)
         db.session.execute(
@@ -59,11 +66,11 @@ def due_now_invoices(app, count, email=lambda n: f"client{n}@example.com"):
                     "reminders_paused": False,
                     "created_at": now,
                 }
-                for n in range(count)
+                for n in range(first, first + count)
             ],
         )
         client_ids = db.session.scalars(
-            select(Client.id).where(Client.account_id == account.id).order_by(Client.id)
+            select(Client.id).where(Client.account_id == account.id).order_by(Client.id).offset(first)
         ).all()
         db.session.execute(
             insert(Invoice),
@@ -89,7 +96,7 @@ def due_now_invoices(app, count, email=lambda n: f"client{n}@example.com"):
                     "created_at": now,
                     "updated_at": now,
                 }
-                for n, cid in enumerate(client_ids)
+                for n, cid in enumerate(client_ids, start=first)
             ],
         )
         db.session.commit()
