@@ -1,6 +1,6 @@
-"""Start a Relance worker: an RQ worker (with RQ's scheduler) that sends mail, and
-the periodic reminder tick. No application logic here: see app/jobs.py and
-app/reminders/.
+"""Start a Relance worker: an RQ worker that sends mail, and the periodic reminder
+tick (which plays the part of a scheduler: nothing is queued with enqueue_at/in).
+No application logic here: see app/jobs.py and app/reminders/.
 
 Run as many as you like, on any number of machines: ticks and sends are safe to
 run concurrently (exactly-once is kept in the database).
@@ -109,7 +109,9 @@ def work_forever(app, url: str, stop: threading.Event) -> None:
         worker = SimpleWorker(queues, connection=connection)
         try:
             with app.app_context():
-                worker.work(with_scheduler=True)
+                # No RQ scheduler: the tick queues what is due, and RQ's scheduler runs in a
+                # forked child that a restart after an outage could leave behind, orphaned.
+                worker.work()
         except (RedisConnectionError, RedisTimeoutError) as error:
             outage.down(error)  # raised from RQ's teardown, Redis being gone
         finally:

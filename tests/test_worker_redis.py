@@ -43,8 +43,19 @@ class RestartableRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -94,6 +105,26 @@ class Log:
             return sum(text in line for line in self.lines)
 
 
+def stop_group(pgid):
+    """Kill whatever is left in the worker's process group; return the pids found."""
+    survivors = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    state = stat.read().rsplit(")", 1)[1].split()[0]
+                if state != "Z" and os.getpgid(int(entry)) == pgid:
+                    survivors.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    if survivors:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return survivors
+
+
 def wait_until(condition, timeout, what):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -121,7 +152,12 @@ def test_worker_waits_for_redis_and_sends_what_fell_due_meanwhile_once(app, sink
         "PYTHONUNBUFFERED": "1",
     }
     worker = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: nothing it starts outlives the test
     )
     log = Log(worker.stderr)
     try:
@@ -139,8 +175,10 @@ def test_worker_waits_for_redis_and_sends_what_fell_due_meanwhile_once(app, sink
         due_now_invoices(app, 3, account_id=account_id, first=3)
         # The tick thread meets the outage (said "tick failed" before this fix).
         wait_until(
-            lambda: worker.poll() is not None
-            or log.count("tick: Redis is unreachable") + log.count("tick failed") > 0,
+            lambda: (
+                worker.poll() is not None
+                or log.count("tick: Redis is unreachable") + log.count("tick failed") > 0
+            ),
             TICK_SECONDS * 20,
             "no tick met the outage",
         )
@@ -169,12 +207,17 @@ def test_worker_waits_for_redis_and_sends_what_fell_due_meanwhile_once(app, sink
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(10)
+        survivors = stop_group(worker.pid)
+        # The reader ends at end of file, once no process holds the pipe; closing the
+        # pipe under a blocked reader would wait for it forever.
         log.thread.join(10)
-        worker.stderr.close()
+        if not log.thread.is_alive():
+            worker.stderr.close()
         if redis.process.poll() is None:
             redis.process.terminate()
             redis.process.wait(10)
 
+    assert not survivors, f"processes of the worker outlived it: {survivors}"
     recipients = [m["X-Rcpt-To"] for m in sink.messages]
     assert sorted(recipients) == sorted(f"client{n}@example.com" for n in range(6))
     with app.app_context():
