@@ -15,10 +15,10 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Callable
 
 from sqlalchemy import delete, inspect, select
 
@@ -84,9 +84,7 @@ def _of_account(model):
 
 
 def _of_invoices(model):
-    return lambda account_id: model.invoice_id.in_(
-        select(Invoice.id).where(Invoice.account_id == account_id)
-    )
+    return lambda account_id: model.invoice_id.in_(select(Invoice.id).where(Invoice.account_id == account_id))
 
 
 # Children before parents: delete_account walks this list in order.

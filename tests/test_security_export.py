@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -49,7 +49,7 @@ HOSTILE = [
     "\t=1+1",
     "\r=1+1",
 ]
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _seed(account: Account, tag: str) -> None:
@@ -77,7 +77,9 @@ def _seed(account: Account, tag: str) -> None:
     )
     db.session.add(reminder)
     db.session.flush()
-    db.session.add(ReminderItem(reminder_id=reminder.id, invoice_id=invoice.id, level=1, balance_cents=103_45))
+    db.session.add(
+        ReminderItem(reminder_id=reminder.id, invoice_id=invoice.id, level=1, balance_cents=103_45)
+    )
     upload = ImportFile(
         account_id=account.id,
         kind="statement",
@@ -138,7 +140,9 @@ def _owned_ids() -> dict[str, str]:
 
 
 def _count(sql_ids: str, account_id: int) -> int:
-    return db.session.execute(db.text(f"SELECT count(*) FROM ({sql_ids}) AS owned"), {"a": account_id}).scalar()
+    return db.session.execute(
+        db.text(f"SELECT count(*) FROM ({sql_ids}) AS owned"), {"a": account_id}
+    ).scalar()
 
 
 def _read(data: bytes) -> tuple[dict[str, list[list[str]]], zipfile.ZipFile]:
@@ -204,7 +208,7 @@ def test_the_export_holds_every_row_and_column_of_mine_and_nothing_of_theirs(app
     assert upload.endswith(".csv") and ".." not in upload
     assert archive.read(upload) == b"date;amount\n2026-11-20;20,00\n"
     header, row = files["imports.csv"]
-    assert dict(zip(header, row))["file"] == upload
+    assert dict(zip(header, row, strict=True))["file"] == upload
     # Secrets stay out.
     assert "password_hash" not in files["account.csv"][0]
     assert PASSWORD.encode() not in response.data
@@ -219,12 +223,16 @@ def test_no_cell_of_the_export_starts_a_formula(client, seeded):
             assert value.startswith("-") and value.lstrip("-").replace(".", "").isdigit(), repr(value)
     for hostile in HOSTILE:
         assert "'" + hostile + ("mine" if hostile == HOSTILE[0] else "") in cells
-    statement = dict(zip(*files["statement_lines.csv"]))
+    statement = dict(zip(*files["statement_lines.csv"], strict=True))
     assert statement["amount"] == "-12.50"  # a negative amount stays a number
     assert statement["counterparty"] == "'@counterparty"
-    invoice = dict(zip(*files["invoices.csv"]))
+    invoice = dict(zip(*files["invoices.csv"], strict=True))
     assert invoice["number"] == "'=F-mine"
-    assert (invoice["total"], invoice["paid"], invoice["balance"]) == ("148.14", "20.00", "128.14")  # 123.45 + 20 % VAT
+    assert (invoice["total"], invoice["paid"], invoice["balance"]) == (
+        "148.14",
+        "20.00",
+        "128.14",
+    )  # 123.45 + 20 % VAT
 
 
 @pytest.mark.parametrize(
