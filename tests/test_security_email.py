@@ -91,10 +91,13 @@ def received(sink, address):
 
 
 def display_name(message) -> str:
-    """The From display name as RFC 2047 says to decode it."""
-    name, address = parseaddr(str(make_header(decode_header(message["From"]))))
+    """The From display name as a mail client reads it: the header unfolded and
+    parsed as an address (RFC 5322), then its words decoded (RFC 2047 section 6.1:
+    encoded words are decoded after parsing, so a comma inside one is text)."""
+    unfolded = re.sub(r"\r?\n(?=[ \t])", "", message["From"])
+    [(name, address)] = getaddresses([unfolded])
     assert address.endswith("@relance.test"), message["From"]
-    return name
+    return str(make_header(decode_header(name)))
 
 
 def decoded(message, header) -> str:
@@ -138,10 +141,11 @@ def test_twenty_business_names_arrive_as_written(app, fixed_now, raw_sink):
         [(data, message)] = received(raw_sink, address)
         assert display_name(message) == f"{name} via Relance", data[:600]
         assert_well_folded(data)
-        # The modern parser agrees, and sees one sender.
+        # The modern parser sees one sender with that name; it keeps the fold
+        # between two encoded words, which RFC 2047 drops (FIELD-NOTES.md): at
+        # most a double space.
         modern = email.message_from_bytes(data, policy=policy.default)
-        assert [a.display_name for a in modern["From"].addresses] == [f"{name} via Relance"]
-        assert len(getaddresses([decoded(message, "From")])) == 1
+        assert [" ".join(a.display_name.split()) for a in modern["From"].addresses] == [f"{name} via Relance"]
         # The subject is French, accents and all.
         expected = f"Rappel : la facture {number} arrive à échéance dans 3 jours"
         assert decoded(message, "Subject") == expected
