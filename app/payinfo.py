@@ -475,7 +475,7 @@ def notify_owner(invoice: Invoice, answer: ClientAnswer) -> bool:
     try:
         # The owner did not ask for this one: auto-generated (RFC 3834).
         mailer.send(mailer.compose(subject, [account.email], text, auto_submitted=True))
-    except (smtplib.SMTPException, OSError, UnicodeEncodeError) as error:
+    except (smtplib.SMTPException, OSError, UnicodeError, mailer.BadAddress) as error:
         log.warning("client answer %s: owner not emailed: %s", answer.id, error)
         return False
     return True

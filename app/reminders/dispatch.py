@@ -3,6 +3,7 @@ periodic tick and ``flask reminders tick`` both run it."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,8 @@ from ..models import Account, Reminder
 from ..urls import external_url
 from . import planning
 from .sending import send_batch
+
+log = logging.getLogger(__name__)
 from .workflows import group_due, requeue_stale_batches
 
 QUEUE = "relance"
@@ -177,6 +180,9 @@ def send_digests() -> int:
             mailer.send(message)
         except (OSError, smtplib.SMTPException):
             continue  # the mail server is down: tomorrow's tick tries again
+        except (UnicodeError, mailer.BadAddress):
+            log.warning("account %s: digest not sent, its address cannot be written", account_id)
+            continue
         db.session.execute(update(Account).where(Account.id == account_id).values(digest_sent_on=today))
         db.session.commit()
         sent += 1
