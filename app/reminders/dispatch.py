@@ -21,9 +21,9 @@ from ..models import Account, Reminder
 from ..urls import external_url
 from . import planning
 from .sending import send_batch
+from .workflows import group_due, requeue_stale_batches
 
 log = logging.getLogger(__name__)
-from .workflows import group_due, requeue_stale_batches
 
 QUEUE = "relance"
 JOB_BATCH = 50
