@@ -473,8 +473,9 @@ def notify_owner(invoice: Invoice, answer: ClientAnswer) -> bool:
         }
         text = render_template("emails/client_answer.txt", **context)
     try:
-        mailer.send(mailer.compose(subject, [account.email], text))
-    except (smtplib.SMTPException, OSError, UnicodeEncodeError) as error:
+        # The owner did not ask for this one: auto-generated (RFC 3834).
+        mailer.send(mailer.compose(subject, [account.email], text, auto_submitted=True))
+    except (smtplib.SMTPException, OSError, UnicodeError, mailer.BadAddress) as error:
         log.warning("client answer %s: owner not emailed: %s", answer.id, error)
         return False
     return True

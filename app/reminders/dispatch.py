@@ -3,6 +3,7 @@ periodic tick and ``flask reminders tick`` both run it."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,8 @@ from ..urls import external_url
 from . import planning
 from .sending import send_batch
 from .workflows import group_due, requeue_stale_batches
+
+log = logging.getLogger(__name__)
 
 QUEUE = "relance"
 JOB_BATCH = 50
@@ -170,12 +173,16 @@ def send_digests() -> int:
             }
             text = render_template("emails/digest.txt", account=account, problems=problems, links=links)
             subject = _("Relance: %(num)d reminder(s) need your attention", num=len(problems))
-        message = mailer.compose(subject, [account.email], text)
+        # Sent by the tick, nobody clicked for it: auto-generated (RFC 3834).
+        message = mailer.compose(subject, [account.email], text, auto_submitted=True)
         db.session.commit()  # hold no transaction (no SQLite write lock) during SMTP
         try:
             mailer.send(message)
         except (OSError, smtplib.SMTPException):
             continue  # the mail server is down: tomorrow's tick tries again
+        except (UnicodeError, mailer.BadAddress):
+            log.warning("account %s: digest not sent, its address cannot be written", account_id)
+            continue
         db.session.execute(update(Account).where(Account.id == account_id).values(digest_sent_on=today))
         db.session.commit()
         sent += 1

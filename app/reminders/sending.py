@@ -29,7 +29,7 @@ from ..documents import messages, outgoing
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
-from . import planning, wire
+from . import planning
 from .eligibility import blocking_reason, is_held
 from .levels import level_name
 
@@ -234,50 +234,55 @@ def message_id(reminder: Reminder) -> str:
     return f"<reminder-{reminder.id}.{digest}@{domain or 'relance.invalid'}>"
 
 
-def sender_for(account: Account) -> tuple[str, str]:
-    """(display name, address). Flask-Mail encodes a non-ASCII name without quoting
-    it, so characters that separate or delimit addresses (``, ; < > " @ :``) would
-    split the From header in two: they are dropped from the display name."""
-    _name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
-    cleaned = account.business_name.translate({ord(c): " " for c in ',;<>"@:\\'})
-    display = " ".join(cleaned.split())[:80]
-    return (f"{display} via Relance", address)
+def sender_for(account: Account) -> str:
+    """The From display name of the account's mail: its business name, "via
+    Relance" (the address is always ours). The policy quotes and encodes it
+    (mailer.build), so commas and accents arrive as written; mailer.display_name
+    drops line breaks and the characters of an address."""
+    return f"{mailer.display_name(account.business_name, 150)} via Relance"
 
 
-def build_message(rendered: Rendered, recipient: str, account: Account, msg_id: str | None = None):
-    message = mailer.compose(
+# Reminders that go without anybody clicking for them (a schedule step, steps
+# grouped by the engine): Auto-Submitted: auto-generated (RFC 3834). A click by
+# the owner (manual, batch, a client's reminders, the invoice's own email, the
+# preview) is a person writing: no Auto-Submitted header.
+AUTOMATIC_KINDS = ("step", "group")
+
+
+def build_message(
+    rendered: Rendered, recipient: str, account: Account, msg_id: str | None = None, automatic: bool = False
+) -> mailer.Mail:
+    """What the message to ``recipient`` is made of; written by mailer.build."""
+    return mailer.compose(
         rendered.subject,
         [recipient],
         rendered.text,
         rendered.html,
         reply_to=account.reply_to_email or account.email,
         message_id=msg_id,
+        sender_name=sender_for(account),
+        auto_submitted=automatic,
+        inline=getattr(rendered, "inline", ()),
     )
-    message.sender = sender_for(account)
-    for cid, filename, content_type, data in getattr(rendered, "inline", ()):
-        message.attach(filename, content_type, data, "inline", headers={"Content-ID": f"<{cid}>"})
-    for filename, content_type, data in getattr(rendered, "attachments", ()):
-        message.attach(filename, content_type, data)
-    return message
 
 
-def deliver(smtp: smtplib.SMTP, message, data: bytes | None = None) -> None:
+def deliver(smtp: smtplib.SMTP, message: mailer.Mail, data: bytes | None = None) -> None:
     """One SMTP transaction with the outcome classified (see module docstring).
 
-    ``data``: the message already serialised (``message.as_bytes()``), so that
-    this can run on a thread without the application context.
+    ``data``: the message already written (``mailer.to_bytes``), so that this can
+    run on a thread without the application context.
     """
-    sender = message.sender[1] if isinstance(message.sender, tuple) else parseaddr(message.sender)[1]
+    sender = message.sender
     try:
         smtp.ehlo_or_helo_if_needed()
         code, reply = smtp.mail(sender)
         if code != 250:
             _raise_for(code, reply)
-        for recipient in message.send_to:
-            code, reply = smtp.rcpt(recipient)
+        for recipient in message.to:
+            code, reply = smtp.rcpt(mailer.address(recipient).addr_spec)
             if code not in (250, 251):
                 _raise_for(code, reply)
-    except UnicodeEncodeError as error:  # an address SMTP cannot carry: nothing left
+    except (UnicodeError, mailer.BadAddress) as error:  # an address SMTP cannot carry: nothing left
         _reset(smtp)
         raise Permanent(f"address not deliverable: {error}") from error
     except (smtplib.SMTPServerDisconnected, OSError) as error:
@@ -289,7 +294,7 @@ def deliver(smtp: smtplib.SMTP, message, data: bytes | None = None) -> None:
         _reset(smtp)
         raise Temporary(str(error) or error.__class__.__name__) from error
     try:
-        code, reply = smtp.data(message.as_bytes() if data is None else data)
+        code, reply = smtp.data(mailer.to_bytes(message) if data is None else data)
         if code != 250:  # smtplib only raises for the 354 step; the final answer is ours
             raise smtplib.SMTPDataError(code, reply)
     except smtplib.SMTPDataError as error:
@@ -651,7 +656,7 @@ def _prepare(reminder_id: int) -> _Ready | tuple[str, dict | None]:
         msg_id,
         recipient,
         rendered.subject,
-        build_message(rendered, recipient, account, msg_id),
+        build_message(rendered, recipient, account, msg_id, automatic=reminder.kind in AUTOMATIC_KINDS),
         b"",
         reminder.level,
         [(i.id, i.balance_cents, i.currency) for i in covered],
@@ -671,8 +676,8 @@ def _after_commit(reminder_id: int, prepared):
             message.attach(filename, content_type, data)
         prepared.pdfs = []
         try:
-            prepared.data = wire.to_bytes(message) or message.as_bytes()
-        except UnicodeError as error:  # an address SMTP cannot carry (IDNA, non-ASCII): as deliver() says
+            prepared.data = mailer.to_bytes(message)
+        except (UnicodeError, mailer.BadAddress) as error:  # an address SMTP cannot carry (IDNA, non-ASCII)
             return "failed", {
                 "state": "failed",
                 "reason": "refused",
