@@ -312,7 +312,8 @@ def test_many_big_texts_in_one_render_are_refused():
 def test_ordinary_templates_still_render_under_the_caps():
     out = sandbox.render(
         "{{ 'F-1'.ljust(8, '.') }}|{{ '7'.zfill(3) }}|{{ 'a-b'.replace('-', ' + ') }}|"
-        "{{ ', '.join(['x', 'y']) }}|{% if 1 %}{% for i in [1, 2] %}{{ ((i + 1) * 2) }}{% endfor %}{% endif %}",
+        "{{ ', '.join(['x', 'y']) }}|"
+        "{% if 1 %}{% for i in [1, 2] %}{{ ((i + 1) * 2) }}{% endfor %}{% endif %}",
         {},
     )
     assert out == "F-1.....|007|a + b|x, y|46"
