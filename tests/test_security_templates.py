@@ -379,3 +379,10 @@ def test_the_worker_survives_a_stored_template_that_cannot_render(app, sink, fix
         assert "&lt;script&gt;x&lt;/script&gt;" in message.get_body(("html",)).get_content()
     else:
         assert sent == ["Reminder: invoice F-2026-014 is 3 days overdue"]
+
+
+def test_escaping_in_the_template_changes_nothing():
+    """|e would only show entities: every part is escaped once, where it becomes HTML."""
+    context = {"client_name": "A & <B>"}
+    assert sandbox.render("{{ client_name|e }}", context) == "A & <B>"
+    assert sandbox.render("{{ client_name|escape }}", context, html=True) == "<p>A &amp; &lt;B&gt;</p>\n"

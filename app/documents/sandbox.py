@@ -245,6 +245,10 @@ def _measured(text_filter):
     return measured
 
 
+def _as_typed(value) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
 def _size(value) -> int:
     try:
         return len(value)
@@ -328,6 +332,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
         numeric_sum_only.jinja_pass_arg = numeric_sum.jinja_pass_arg
         self.filters["sum"] = numeric_sum_only
+        # Every part is escaped where it becomes HTML (ownertext.to_html) and nowhere
+        # else: escaping in the template would only show entities in the text.
+        self.filters["e"] = self.filters["escape"] = _as_typed
         for name in TEXT_FILTERS:
             if name in self.filters:
                 self.filters[name] = _measured(self.filters[name])
