@@ -386,3 +386,21 @@ def test_escaping_in_the_template_changes_nothing():
     context = {"client_name": "A & <B>"}
     assert sandbox.render("{{ client_name|e }}", context) == "A & <B>"
     assert sandbox.render("{{ client_name|escape }}", context, html=True) == "<p>A &amp; &lt;B&gt;</p>\n"
+
+
+@pytest.mark.parametrize(
+    "typed, html",
+    [
+        ("a **b** c", "a <strong>b</strong> c"),
+        ("** b** and **b **", "** b** and **b **"),
+        ("**a**b**c**", "<strong>a</strong>b<strong>c</strong>"),
+        ("**a ** b**", "<strong>a ** b</strong>"),
+        ("x**y", "x**y"),
+        ("**<b>**", "<strong>&lt;b&gt;</strong>"),
+        ("**a **a **a", "**a **a **a"),
+    ],
+)
+def test_bold_needs_text_inside_its_stars(typed, html):
+    from app.documents import ownertext
+
+    assert ownertext.to_html(typed) == f"<p>{html}</p>\n"

@@ -34,7 +34,6 @@ _STRIP = {ord(c): None for c in MARKERS}
 _BLOCK = re.compile(BLOCK_START + r"(\d+)" + BLOCK_END)
 _TOKEN = re.compile(_TOKEN_START + r"(\d+)" + _TOKEN_END)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-_BOLD = re.compile(r"\*\*(?=\S)([^\n]*?\S)\*\*")
 # An address: the characters RFC 3986 allows, never a quote, <, > or a marker.
 _URL = re.compile(r"https://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+")
 _URL_TAIL = ".,;:!?)]"
@@ -82,6 +81,8 @@ def _split_values(marked: str) -> tuple[str, list[str]]:
 
 
 def _plain(raw: str, values: list[str]) -> Markup:
+    if _TOKEN_START not in raw:
+        return escape(raw)
     out, position = [], 0
     for match in _TOKEN.finditer(raw):
         out.append(escape(raw[position : match.start()]))
@@ -93,6 +94,8 @@ def _plain(raw: str, values: list[str]) -> Markup:
 
 
 def _links(raw: str, values: list[str]) -> Markup:
+    if "https://" not in raw:
+        return _plain(raw, values)
     out, position = [], 0
     for match in _URL.finditer(raw):
         url = match.group(0).rstrip(_URL_TAIL)
@@ -106,12 +109,26 @@ def _links(raw: str, values: list[str]) -> Markup:
 
 
 def _line(raw: str, values: list[str]) -> Markup:
-    out, position = [], 0
-    for match in _BOLD.finditer(raw):
-        out.append(_links(raw[position : match.start()], values))
-        out.append(Markup("<strong>{}</strong>").format(_links(match.group(1), values)))
-        position = match.end()
-    out.append(_links(raw[position:], values))
+    """One line: ``**`` opens bold when text follows it and closes it after text; an
+    unclosed ``**`` stays as typed. One pass over the pieces (no backtracking)."""
+    if "**" not in raw:
+        return _links(raw, values)
+    parts = raw.split("**")
+    out, opened = [_links(parts[0], values)], None
+    for index in range(1, len(parts)):
+        piece, before = parts[index], parts[index - 1]
+        if opened is None:
+            if piece[:1].strip():
+                opened = index
+            else:
+                out.append(_links("**" + piece, values))
+        elif before[-1:].strip() and index > opened:
+            bold = "**".join(parts[opened:index])
+            out.append(Markup("<strong>{}</strong>").format(_links(bold, values)))
+            out.append(_links(piece, values))
+            opened = None
+    if opened is not None:
+        out.append(_links("**" + "**".join(parts[opened:]), values))
     return Markup("").join(out)
 
 
