@@ -50,6 +50,7 @@ def test_the_editor_shows_the_default_placeholders_and_a_real_preview(app, clien
     assert response.status_code == 200
     assert "Reminder: invoice {{ invoice_number }} is {{ days_overdue }} day" in page
     assert "{{ payment_details }}" in page and "postal address" in page
+    assert "Write plain text" in page and "HTML is shown as you type it." in page
     # the preview is rendered for the account's real invoice, escaped, in both channels
     assert "Reminder: invoice F-2026-042 is 53 days overdue" in page
     assert "Acme &amp; Sons" in page and "Acme & Sons" not in page

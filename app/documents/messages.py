@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import clock
@@ -23,6 +22,7 @@ from ..extensions import db
 from ..filters import date_filter, money
 from ..models import MESSAGE_KINDS, Account, Client, Invoice, MessageTemplate
 from . import defaults, sandbox
+from .ownertext import HtmlBlock
 from .sandbox import TemplateProblem
 
 KIND_LABELS = {
@@ -250,9 +250,10 @@ def render_source(subject: str, body: str, context: dict, payment=None) -> tuple
     text_context, html_context = context, context
     if payment is not None:
         text_context = {**context, "payment_details": payment[0]}
-        html_context = {**context, "payment_details": Markup(payment[1])}
+        html_context = {**context, "payment_details": HtmlBlock(payment[0], payment[1])}
     text = sandbox.render(body, text_context)
-    html = sandbox.paragraphs(sandbox.render(body, html_context, html=True))
+    # The owner's text, escaped, with our paragraphs (app/documents/ownertext.py).
+    html = sandbox.render(body, html_context, html=True)
     return rendered_subject, text, html
 
 
