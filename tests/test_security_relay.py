@@ -5,7 +5,7 @@ day, and "Send by email" to an address that is not the client's is confirmed.
 Real Redis, real SMTP sink, the real tick and burst worker (as tests/test_engine.py).
 """
 
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

@@ -50,8 +50,8 @@ def confirm(token):
             pass
         flash(
             ngettext(
-                "Your address is confirmed. %(num)d email to your clients that was waiting is on its way.",
-                "Your address is confirmed. %(num)d emails to your clients that were waiting are on their way.",
+                "Address confirmed: %(num)d email to your clients that was waiting is on its way.",
+                "Address confirmed: %(num)d emails to your clients that were waiting are on their way.",
                 len(released),
             ),
             "success",
