@@ -108,6 +108,13 @@ def test_how_many_of_a_click_wait_for_tomorrow(limit, sent, queued, waiting):
 # --- Helpers ---------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def english(request):
+    """Owners registered here read English (registration takes the browser's language)."""
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 def _account(email=OWNER):
     return db.session.scalar(select(Account).where(Account.email == email))
 
