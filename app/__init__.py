@@ -71,6 +71,13 @@ def create_app(config=None):
         app.config.update(config)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
 
+    from .reminders.limits import parse_limit
+
+    try:
+        app.config["RELANCE_DAILY_SEND_LIMIT"] = parse_limit(app.config.get("RELANCE_DAILY_SEND_LIMIT"))
+    except ValueError as error:
+        raise RuntimeError(str(error)) from error
+
     from . import headers
 
     headers.init_app(app)  # before ProxyFix: its cookie rule reads the proxied scheme
@@ -132,6 +139,9 @@ def create_app(config=None):
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(pay.bp)
+    from .views import verify
+
+    app.register_blueprint(verify.bp)
     if app.config["RELANCE_ENV"] != "production":
         app.register_blueprint(dev.bp)
 

@@ -48,6 +48,10 @@ def from_environ(instance_path):
         # How many reverse proxies in front of the app to trust for X-Forwarded-*
         # (client address, scheme, host). 0 = none: X-Forwarded-For is ignored.
         "RELANCE_PROXIES": int(env.get("RELANCE_PROXIES", "0") or 0),
+        # Emails to clients per account and day (issue 14: no open relay). Unset:
+        # 100 for an account younger than 7 days, 1,000 after; a number: that for
+        # every account; 0: no limit (the benchmarks). app/reminders/limits.py.
+        "RELANCE_DAILY_SEND_LIMIT": env.get("RELANCE_DAILY_SEND_LIMIT"),
     }
 
 
@@ -70,5 +74,6 @@ class Defaults:
     RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_RATE_LIMIT = "10 per minute"
     PASSWORD_RESET_MAX_AGE = 3600
+    EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600  # the link mailed at registration
     INVOICES_PER_PAGE = 25
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024

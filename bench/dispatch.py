@@ -162,6 +162,7 @@ def build(app, rounds: int, per_round: int, iban: bool = False) -> list[list[int
                         "id": 1,
                         "email": "owner@example.com",
                         "password_hash": "x",
+                        "email_verified_at": sent_at,
                         "business_name": "Atelier Lumière",
                         "address": "12 rue des Lilas\n75011 Paris",
                         "iban": "FR7630006000011234567890189" if iban else "",
@@ -378,6 +379,8 @@ def main() -> None:
                 "REDIS_URL": redis_server.url,
                 "RATELIMIT_STORAGE_URI": "memory://",
                 "SECRET_KEY": "bench",
+                # The engine itself: no per-account daily limit (issue 14).
+                "RELANCE_DAILY_SEND_LIMIT": 0,
                 "MAIL_SERVER": "127.0.0.1",
                 "MAIL_PORT": sink.port,
                 "MAIL_TIMEOUT": 10,

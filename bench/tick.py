@@ -79,6 +79,8 @@ def build(path: Path, invoices: int, due: int, redis_url: str) -> dict:
             "REDIS_URL": redis_url,
             "RATELIMIT_STORAGE_URI": "memory://",
             "SECRET_KEY": "bench",
+            # The engine itself: no per-account daily limit (issue 14).
+            "RELANCE_DAILY_SEND_LIMIT": 0,
         }
     )
     plan = rules.Schedule(OFFSETS)
@@ -110,6 +112,7 @@ def build(path: Path, invoices: int, due: int, redis_url: str) -> dict:
                         "id": a + 1,
                         "email": f"owner{a + 1}@example.com",
                         "password_hash": "x",
+                        "email_verified_at": NOW,
                         "business_name": f"Studio {a + 1}",
                         "iban": "FR7630006000011234567890189",
                     }
@@ -232,6 +235,8 @@ def run_engine(db_path: str, redis_url: str, profile: str | None) -> dict:
             "REDIS_URL": redis_url,
             "RATELIMIT_STORAGE_URI": "memory://",
             "SECRET_KEY": "bench",
+            # The engine itself: no per-account daily limit (issue 14).
+            "RELANCE_DAILY_SEND_LIMIT": 0,
         }
     )
     clock.set_now(NOW)

@@ -104,6 +104,7 @@ def due_now_invoices(app, count, email=lambda n: f"client{n}@example.com", accou
 
 
 def worker_process(app, mail_port):
+    limit = app.config.get("RELANCE_DAILY_SEND_LIMIT")
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -113,6 +114,7 @@ def worker_process(app, mail_port):
         "SECRET_KEY": "test-secret",
         "RELANCE_ENV": "development",
         "REMINDER_PDF": "1" if app.config.get("REMINDER_PDF", True) else "0",
+        "RELANCE_DAILY_SEND_LIMIT": "" if limit is None else str(limit),
     }
     return subprocess.Popen(
         [sys.executable, "-c", WORKER], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -124,6 +126,9 @@ def test_two_ticks_and_two_workers_racing_send_each_reminder_once(app, sink):
     this is about claims and outcomes, not about drawing 1,000 PDFs on 2 cores
     (~200 ms each). test_documents_sending.py proves every reminder carries its PDF."""
     app.config["REMINDER_PDF"] = False
+    # 1,000 emails from one account in a day: over its daily limit (issue 14), which
+    # is not what this test is about (tests/test_security_relay.py is).
+    app.config["RELANCE_DAILY_SEND_LIMIT"] = 0
     count = 1000
     due_now_invoices(app, count)
     errors = []

@@ -95,6 +95,12 @@ def world(redis_server, mail_sink, tmp_path_factory):
         from app.views.auth import reset_token
 
         reset = reset_token(account)
+        from app.verification import token_for
+
+        from .factories import make_account
+
+        # The confirmation link of an owner who has not followed it yet (issue 14).
+        verify = token_for(make_account(email="unconfirmed@example.com", email_verified_at=None))
         args = {
             "client_id": db.session.scalar(select(Client.id).where(Client.account_id == account.id)),
             "invoice_id": payment.invoice_id,
@@ -104,6 +110,7 @@ def world(redis_server, mail_sink, tmp_path_factory):
             "message_id": "20261123-1",
             "token": invoice.public_token,
             "reset": reset,
+            "verify": verify,
             "kind": "level1",
             "channel": "email",
             "language": "en",
@@ -149,6 +156,8 @@ REDIRECTS = {"home.root"}
 def _url(rule, endpoint, args):
     if endpoint == "auth.reset_password":
         args = dict(args, token=args["reset"])
+    if endpoint == "verify.confirm":
+        args = dict(args, token=args["verify"])
     return _ARG.sub(lambda m: str(args[m.group(1)]), rule) + QUERIES.get(endpoint, "").format(**args)
 
 

@@ -29,7 +29,7 @@ from ..documents import messages, outgoing
 from ..extensions import db
 from ..filters import money
 from ..models import Account, Client, Invoice, Reminder, ReminderItem
-from . import planning
+from . import gate, planning
 from .eligibility import blocking_reason, is_held
 from .levels import level_name
 
@@ -635,6 +635,17 @@ def _prepare(reminder_id: int) -> _Ready | tuple[str, dict | None]:
         state, reason = verdict
         return state, {"state": state, "reason": reason, "next_attempt_at": None}
     invoice, account = reminder.invoice, account_of(reminder)
+    # No open relay (issue 14): an unconfirmed owner, or today's emails to clients
+    # used up, and it waits (still pending, with its reason), never dropped. The
+    # attempt the claim counted did not happen.
+    allowed = gate.check(account, exclude_id=reminder.id, lock=True)
+    if not allowed.allowed:
+        return "waiting", {
+            "state": "scheduled",
+            "reason": allowed.reason,
+            "next_attempt_at": gate.retry_at(account, allowed),
+            "attempts": max(0, reminder.attempts - 1),
+        }
     if reminder.kind == "invoice":
         recipient = reminder.recipient
     elif invoice is not None:

@@ -44,6 +44,9 @@ REASON_TEXT = {
     "smtp_uncertain": _l("the connection broke while sending: it may have arrived"),
     "rescheduled": _l("the due date or the schedule changed after it was prepared"),
     "not_needed": _l("not needed: the invoice was sent on or after that day"),
+    # Held back by the gate (issue 14: no open relay, app/reminders/limits.py).
+    "unverified": _l("waiting for you to confirm your email address"),
+    "daily_limit": _l("today's limit of emails to clients is reached: it goes out the next day"),
 }
 
 

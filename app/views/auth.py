@@ -16,6 +16,7 @@ from ..extensions import db, limiter
 from ..forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 from ..models import Account
 from ..urls import external_url
+from ..verification import send_verification
 from . import form_status
 
 bp = Blueprint("auth", __name__)
@@ -64,10 +65,12 @@ def register():
                 timezone=form.timezone.data or "Europe/Paris",
                 language=language,
                 currency="CAD" if (form.timezone.data or "").startswith("America/") else "EUR",
+                email_verified_at=None,  # nothing goes to a client before (app/verification.py)
             )
             account.set_password(form.password.data)
             db.session.add(account)
             db.session.commit()
+            send_verification(account)
             login_user(account, remember=True)
             flash(_("Welcome to Relance! Add your first client and invoice."), "success")
             return redirect(url_for("home.index"))

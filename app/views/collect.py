@@ -33,6 +33,7 @@ from ..reminders.sending import render_items
 from ..reminders.timeline import REASON_TEXT, last_sent
 from . import redirect_to, render
 from .invoices import TABS, list_query
+from .sendnotice import flash_waiting
 
 bp = Blueprint("collect", __name__)
 
@@ -295,6 +296,7 @@ def compose():
             ngettext("%(num)d reminder is on its way.", "%(num)d reminders are on their way.", len(ids)),
             "success",
         )
+        flash_waiting(current_user, len(ids))
     else:
         flash(_("These reminders were already sent."), "info")
     return redirect_to(url_for("invoices.index", tab="overdue"))
@@ -393,6 +395,7 @@ def batch():
                 abort(404)
         else:
             _enqueue_batch(found.id)
+            flash_waiting(current_user, selection.clients if group else len(selection.chosen))
     return redirect_to(url_for("collect.batch_status", batch_id=found.id))
 
 
@@ -502,6 +505,7 @@ def client_remind(client_id):
                     ),
                     "success",
                 )
+                flash_waiting(current_user, len(ids))
             else:
                 flash(_("This reminder was already sent."), "info")
             return redirect_to(url_for("clients.detail", client_id=client.id))

@@ -29,6 +29,7 @@ from ..reminders.sending import default_invoice_email, send_preview
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
 from ..reminders.workflows import group_due, relevel_waiting
 from . import redirect_to, render
+from .sendnotice import flash_waiting
 
 bp = Blueprint("reminders", __name__)
 
@@ -262,6 +263,11 @@ def send_email(invoice_id):
         return render("invoices/email.html", form=form, invoice=invoice, status=422)
     now = clock.now()
     to = form.to.data.strip().lower()
+    known = (invoice.client.email or "").strip().lower()
+    if known and to != known and (request.form.get("confirm_to") or "").strip().lower() != to:
+        # Not the client's address: Relance is no relay to any address (issue 14),
+        # so the owner says it once more, for this very address.
+        return render("invoices/email.html", form=form, invoice=invoice, confirm_to=to)
     if not invoice.client.email:
         invoice.client.email = to  # the address typed here is the client's from now on
     reminder_id = insert_reminder_once(
@@ -282,6 +288,7 @@ def send_email(invoice_id):
     if reminder_id is not None:
         queue_soon([reminder_id])
     flash(_("Sending invoice %(number)s to %(to)s…", number=invoice.number, to=to), "info")
+    flash_waiting(current_user, 1 if reminder_id is not None else 0)
     return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#email-status")
 
 
@@ -322,6 +329,7 @@ def resend(invoice_id, reminder_id):
         return redirect(url_for("invoices.detail", invoice_id=invoice.id))
     queue_soon([reminder.id])
     flash(_("The reminder will be sent again in a moment."), "success")
+    flash_waiting(current_user, 1)
     return redirect_to(url_for("invoices.detail", invoice_id=invoice.id) + "#invoice-reminders")
 
 
@@ -382,6 +390,7 @@ def ready():
                 ngettext("%(num)d reminder is on its way.", "%(num)d reminders are on their way.", len(ids)),
                 "success",
             )
+            flash_waiting(current_user, len(ids))
         else:
             flash(_("These reminders were already sent or are no longer due."), "info")
         return redirect_to(url_for("reminders.ready"))

@@ -1,6 +1,7 @@
 """Settings: the business profile, and the account (password, email, export, delete)."""
 
 from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from ..forms import (
     ProfileForm,
 )
 from ..models import Account
-from ..reminders import planning
+from ..reminders import gate, limits, planning
 from . import render
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -25,7 +26,15 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 @bp.route("/")
 @login_required
 def index():
-    return render("settings/index.html")
+    sent, limit = gate.usage(current_user)
+    return render(
+        "settings/index.html",
+        sent_today=format_decimal(sent),
+        daily_limit=format_decimal(limit) if limit is not None else None,
+        young=gate.configured_limit() is None and limit == limits.YOUNG_LIMIT,
+        limits_young=format_decimal(limits.YOUNG_LIMIT),
+        limits_settled=format_decimal(limits.SETTLED_LIMIT),
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])
