@@ -73,8 +73,14 @@ def seed() -> dict:
         tick(inline=True)
         account.reminder_mode = "ask"
         db.session.commit()
-        clock.set_now(datetime.combine(today, time(10, 0), tzinfo=zone))
-        tick(inline=True)
+        # Whether a step falls due on a given day depends on the weekday (steps move
+        # off weekends) and on what the automatic pass sent: pass on, day by day,
+        # until the schedule has put something on Ready to send.
+        for day in range(8):
+            clock.set_now(datetime.combine(today + timedelta(days=day), time(10, 0), tzinfo=zone))
+            tick(inline=True)
+            if db.session.scalar(select(Reminder).where(Reminder.state == "awaiting_approval")):
+                break
     finally:
         clock.set_now(None)
     # A custom schedule shows the day chips and the "add a day" field.
