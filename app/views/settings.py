@@ -2,6 +2,7 @@
 
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -67,7 +68,11 @@ def current_password_error(password: str, wrong: str) -> str | None:
     subjects = (("account", str(current_user.id)), ("ip", get_remote_address()))
     lock = loginguard.locked(*subjects)
     if lock:
-        return _("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=lock.minutes())
+        return ngettext(
+            "Too many wrong passwords. Try again in %(num)d minute.",
+            "Too many wrong passwords. Try again in %(num)d minutes.",
+            lock.minutes(),
+        )
     if not current_user.check_password(password):
         loginguard.failed(*subjects)
         return wrong
