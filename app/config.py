@@ -76,7 +76,7 @@ class Defaults:
     LOGIN_RATE_LIMIT = "10 per minute"
     # Emails sent to one address from the logged-out pages (registration, sign-in link).
     AUTH_MAIL_RATE_LIMIT = "3 per hour"
-    AUTH_MAIL_IP_RATE_LIMIT = "10 per hour"
+    AUTH_MAIL_IP_RATE_LIMIT = "20 per hour"
     CONFIRM_LINK_MAX_AGE = 3 * 24 * 3600
     SIGNIN_LINK_MAX_AGE = 30 * 60
     PASSWORD_RESET_MAX_AGE = 3600

@@ -67,10 +67,15 @@ def find_account(email):
     return db.session.scalar(select(Account).where(Account.email == Account.normalise_email(email)))
 
 
+def _sent_mail(response):
+    # Counts only the answers that sent an email (a typo in the form costs nothing).
+    return response.status_code == 200
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-# Counts only the answers that sent an email (a typo in the form costs nothing).
-@limiter.limit(_mail_limit, key_func=_email_key, methods=["POST"], deduct_when=lambda r: r.status_code == 200)
+@limiter.limit(_mail_ip_limit, methods=["POST"], deduct_when=_sent_mail)
+@limiter.limit(_mail_limit, key_func=_email_key, methods=["POST"], deduct_when=_sent_mail)
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
