@@ -148,6 +148,15 @@ def test_registering_an_existing_address_answers_like_a_new_one_and_warns_its_ow
         assert account.check_password(PASSWORD), "the second registration changed nothing"
 
 
+def test_a_mail_server_that_refuses_changes_no_answer(app, client, auth, owner, sink):
+    sink.handler.reply_to_data = "421 try again later"
+    taken = auth.register(email=OWNER, verify=False)
+    new = auth.register(email="new@example.com", verify=False)
+    assert taken.status_code == new.status_code == 200
+    assert page_of(taken, OWNER) == page_of(new, "new@example.com")
+    assert account_count(app) == 2
+
+
 def test_an_unconfirmed_address_cannot_log_in_with_its_password(app, client, auth, sink, hashes):
     # Else registering then logging in would tell a new address from a taken one.
     auth.register(email=OWNER, verify=False)

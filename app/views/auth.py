@@ -6,6 +6,7 @@ same page, the same message and the same work (one password hash) either way.
 
 import hashlib
 import hmac
+import smtplib
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -15,6 +16,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from .. import clock, loginguard, mailer
@@ -98,8 +100,12 @@ def register():
             )
             account.set_password(form.password.data)
             db.session.add(account)
-            db.session.commit()
-            _send_confirmation(account)
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()  # the same address registered at the same moment
+            else:
+                _send_confirmation(account)
         # Nobody is logged in here: the new owner follows the emailed link, so this
         # page is the same whether or not the address already had an account.
         return render_template("auth/check_inbox.html", email=email)
@@ -117,7 +123,12 @@ def _send(account, template, **context):
     with force_locale(account.language):
         text = render_template(template, account=account, **context)
         subject = _SUBJECTS[template]()
-    mailer.send(mailer.compose(subject, [account.email], text))
+    try:
+        mailer.send(mailer.compose(subject, [account.email], text))
+    except (smtplib.SMTPException, OSError) as error:
+        # The same answer either way (it must not tell whether a mail was due); the
+        # owner can ask again, or for a reset link, once the mail server answers.
+        current_app.logger.warning("auth mail %s not sent: %s", template, error)
 
 
 def _send_confirmation(account):
