@@ -188,6 +188,16 @@ def test_the_emailed_link_confirms_the_address_and_signs_in_once(app, client, au
     assert login(client, OWNER).status_code == 302, "confirmed: the password works now"
 
 
+def test_a_password_reset_confirms_the_address_too(app, client, auth, sink):
+    # The owner who lost the confirmation email: the reset link proves the mailbox.
+    auth.register(email=OWNER, verify=False)
+    sink.clear()
+    client.form("/password/forgot", {"email": OWNER})
+    _message, link = link_in(sink, OWNER, "/password/reset/")
+    client.form(link, {"password": "new password 1", "confirm": "new password 1"})
+    assert login(client, OWNER, "new password 1").headers["Location"] == "/today"
+
+
 def test_the_confirmation_link_expires(app, client, auth, sink, fixed_now):
     fixed_now(NOW)
     auth.register(email=OWNER, verify=False)
