@@ -92,9 +92,14 @@ def world(redis_server, mail_sink, tmp_path_factory):
         )
         invoice = _public_invoice(account)
         assert payment and invoice, "the demo has payments and a client's page"
-        from app.views.auth import reset_token
+        from app.views.auth import reset_token, signin_token
+
+        from .factories import make_account
 
         reset = reset_token(account)
+        # The emailed links' pages: a sign-in link of the owner, a new account's confirmation.
+        signin = signin_token(account, "signin")
+        confirm = signin_token(make_account("new@example.com", email_verified_at=None), "confirm")
         args = {
             "client_id": db.session.scalar(select(Client.id).where(Client.account_id == account.id)),
             "invoice_id": payment.invoice_id,
@@ -104,6 +109,8 @@ def world(redis_server, mail_sink, tmp_path_factory):
             "message_id": "20261123-1",
             "token": invoice.public_token,
             "reset": reset,
+            "signin": signin,
+            "confirm": confirm,
             "kind": "level1",
             "channel": "email",
             "language": "en",
@@ -149,6 +156,10 @@ REDIRECTS = {"home.root"}
 def _url(rule, endpoint, args):
     if endpoint == "auth.reset_password":
         args = dict(args, token=args["reset"])
+    if endpoint == "auth.signin_link":
+        args = dict(args, token=args["signin"])
+    if endpoint == "auth.confirm_email":
+        args = dict(args, token=args["confirm"])
     return _ARG.sub(lambda m: str(args[m.group(1)]), rule) + QUERIES.get(endpoint, "").format(**args)
 
 
