@@ -115,6 +115,9 @@ def create_app(config=None):
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
+    # One Limiter object serves every app of the process (tests, CLI): an outage seen
+    # by an earlier app is not this app's.
+    limiter._storage_dead = False
 
     from . import assets, auth_setup, errors, filters
 

@@ -1,5 +1,7 @@
 """Flask-Login wiring and the owner-checked loaders every view goes through."""
 
+import hmac
+
 from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,11 +13,13 @@ from .parsing import MAX_ID
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    account_id, _, version = user_id.partition(":")
-    if not account_id.isdigit() or not version.isdigit():
+    # "id:token" (Account.get_id): a cookie whose token was replaced (logout, password
+    # change or reset) loads nobody, even though its signature is still good.
+    account_id, _, token = user_id.partition(":")
+    if not account_id.isascii() or not account_id.isdigit() or not token or int(account_id) > MAX_ID:
         return None
     account = db.session.get(Account, int(account_id))
-    if account is None or account.session_version != int(version):
+    if account is None or not hmac.compare_digest(account.session_token.encode(), token.encode()):
         return None
     return account
 

@@ -70,9 +70,19 @@ class Defaults:
     LANGUAGES = ("en", "fr")
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
-    # A Redis hiccup must not lock people out of logging in.
+    # A Redis hiccup must not lock people out of logging in, nor switch the limits
+    # off: while Redis does not answer, Flask-Limiter counts in this process's memory
+    # (app/loginguard.py does the same for the password back-off).
     RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # A Redis that does not answer costs a login half a second, not a hang.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     LOGIN_RATE_LIMIT = "10 per minute"
+    # Emails sent to one address from the logged-out pages (registration, sign-in link).
+    AUTH_MAIL_RATE_LIMIT = "3 per hour"
+    AUTH_MAIL_IP_RATE_LIMIT = "20 per hour"
+    CONFIRM_LINK_MAX_AGE = 3 * 24 * 3600
+    SIGNIN_LINK_MAX_AGE = 30 * 60
     PASSWORD_RESET_MAX_AGE = 3600
     EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600  # the link mailed at registration
     INVOICES_PER_PAGE = 25

@@ -22,6 +22,10 @@ def init_app(app):
 
     @app.errorhandler(429)
     def too_many(error):
+        if request.endpoint == "auth.login":
+            from .views.auth import locked_login_page
+
+            return locked_login_page()  # offers the sign-in link by email
         return _render(
             429,
             _("Slow down a little"),

@@ -169,7 +169,7 @@ NOT_EXPORTED = {
 # Columns left out of the export, and why.
 HIDDEN_COLUMNS = {
     ("account", "password_hash"): "a secret, useless outside Relance",
-    ("account", "session_version"): "invalidates old sessions; not data",
+    ("account", "session_token"): "a secret in every session cookie, useless outside Relance",
 }
 
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,5})$")

@@ -208,6 +208,19 @@ class ForgotPasswordForm(RelanceForm):
     submit = SubmitField(_l("Send me a reset link"))
 
 
+class SignInLinkForm(RelanceForm):
+    """Asks for an emailed sign-in link (the way past a login lockout)."""
+
+    email = StringField(_l("Email"), [DataRequired(), Email(), Length(max=254)], filters=[stripped])
+    submit = SubmitField(_l("Email me a sign-in link"))
+
+
+class SignInForm(RelanceForm):
+    """The button behind an emailed link: a mail scanner that opens the link signs nobody in."""
+
+    submit = SubmitField(_l("Sign in"))
+
+
 class ResetPasswordForm(RelanceForm):
     password = PasswordField(_l("New password"), [InputRequired(), strong_enough, Length(max=200)])
     confirm = PasswordField(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
@@ -118,6 +119,25 @@ PAYMENT_METHODS = ("transfer", "direct_debit", "card", "cash", "cheque", "other"
 CLIENT_KINDS = ("business", "consumer")
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# A hash of a random password nobody knows, made with set_password's method and
+# parameters (werkzeug's scrypt defaults): checking against it costs what a real check does.
+_NO_PASSWORD_HASH = (
+    "scrypt:32768:8:1$aqSrqwS2t68x77PR$50bb715d0834f50c5f41c129c4444bb2a66a21a3df10bc41f563288c02e236ec"
+    "ac4598045fe17598b82a8901ec1dfd28f8ec1a25a39d83c261c3bd651361a73d"
+)
+
+
+def check_no_password(password: str) -> bool:
+    """The work of :meth:`Account.check_password` for an address without an account,
+    so both answers take the same time. Always False."""
+    check_password_hash(_NO_PASSWORD_HASH, password)
+    return False
+
+
 class Account(ScalarDefaults, UserMixin, db.Model):
     __tablename__ = "account"
 
@@ -125,8 +145,9 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     # Stored lower-cased: the address is unique whatever its case.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    # Bumped on password change: every other session is logged out.
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # In every session and remember-me cookie (``get_id``); replaced at logout, password
+    # change or reset and sign-in links, so a captured cookie stops working.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     business_name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(Text, default="")
     company_number: Mapped[str] = mapped_column(String(50), default="")
@@ -170,8 +191,12 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    def rotate_session(self) -> None:
+        """Log out every session of this account (the caller commits)."""
+        self.session_token = new_session_token()
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return f"{self.id}:{self.session_token}"
 
     @staticmethod
     def normalise_email(email: str) -> str:

@@ -37,6 +37,20 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
+_CONFIRM = re.compile(r"https?://[^/\s]+(/register/confirm/[A-Za-z0-9_.\-]+)")
+
+
+def follow_confirmation(page, mail_sink, email):
+    """After "Register": the owner opens the emailed link and signs in (issue 14: nobody
+    is logged in by the registration form itself)."""
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    [message] = [m for m in mail_sink.to(email) if "/register/confirm/" in m.as_string()]
+    link = _CONFIRM.search(message.get_body(preferencelist=("plain",)).get_content()).group(1)
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/today$"))
+
+
 def launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 

@@ -260,8 +260,9 @@ def test_delete_account_removes_everything_of_mine_only(app, client, auth, owner
         assert set(_counts(owner).values()) == {0}
         assert all(_counts(stranger_id).values())
 
-    # The address is free again.
-    assert auth.register().status_code == 302
+    # The address is free again: a new account, confirmed through its emailed link.
+    assert auth.register().status_code == 200
+    assert client.get("/today").status_code == 200
 
 
 # --- Profile ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from app.models import Account
 
 from .conftest import PASSWORD
 from .factories import make_client, make_invoice
-from .livebrowser import NARROW, PHONE, LiveServer, app_config, needs_chromium
+from .livebrowser import NARROW, PHONE, LiveServer, app_config, follow_confirmation, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -56,19 +56,19 @@ def page(browser, live_app):
 _emails = iter(range(1, 10_000))
 
 
-def register(page, business="Studio Browser") -> str:
+def register(page, mail_sink, business="Studio Browser") -> str:
     email = f"owner{next(_emails)}@browser.test"
     page.goto("/register")
     page.get_by_label("Business name").fill(business)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
-    page.wait_for_url(re.compile(r"/today$"))
+    follow_confirmation(page, mail_sink, email)
     return email
 
 
-def test_register_add_client_create_invoice_record_payment(page, live_app):
-    register(page)
+def test_register_add_client_create_invoice_record_payment(page, live_app, mail_sink):
+    register(page, mail_sink)
 
     # A client, through the form.
     page.goto("/clients/new")
@@ -128,8 +128,8 @@ MAIN_PAGES = [
 ]
 
 
-def test_no_horizontal_scroll_and_big_touch_targets_at_360(page, live_app):
-    email = register(page, business="Société Coopérative d'Intérêt Collectif des Artisans Réunis")
+def test_no_horizontal_scroll_and_big_touch_targets_at_360(page, live_app, mail_sink):
+    email = register(page, mail_sink, business="Société Coopérative d'Intérêt Collectif des Artisans Réunis")
     with live_app.app_context():
         account = db.session.scalar(select(Account).where(Account.email == email))
         client = make_client(
@@ -187,7 +187,7 @@ def test_service_worker_registers_and_manifest_is_valid(page, live_app):
     assert cached >= 1
 
 
-def test_nothing_scrolls_sideways_at_200_percent_zoom(browser, live_app):
+def test_nothing_scrolls_sideways_at_200_percent_zoom(browser, live_app, mail_sink):
     """A 1280x800 window zoomed to 200 % is a 640x400 CSS-pixel viewport at 2 device pixels."""
     context = browser.new_context(
         viewport={"width": 640, "height": 400},
@@ -199,7 +199,7 @@ def test_nothing_scrolls_sideways_at_200_percent_zoom(browser, live_app):
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:
-        email = register(page, business="Zoom Studio")
+        email = register(page, mail_sink, business="Zoom Studio")
         with live_app.app_context():
             account = db.session.scalar(select(Account).where(Account.email == email))
             client = make_client(account, name="Maple Leaf Design")

@@ -92,15 +92,17 @@ def world(redis_server, mail_sink, tmp_path_factory):
         )
         invoice = _public_invoice(account)
         assert payment and invoice, "the demo has payments and a client's page"
-        from app.views.auth import reset_token
-
-        reset = reset_token(account)
         from app.verification import token_for
+        from app.views.auth import reset_token, signin_token
 
         from .factories import make_account
 
+        reset = reset_token(account)
         # The confirmation link of an owner who has not followed it yet (issue 14).
         verify = token_for(make_account(email="unconfirmed@example.com", email_verified_at=None))
+        # The emailed links' pages: a sign-in link of the owner, a new account's confirmation.
+        signin = signin_token(account, "signin")
+        confirm = signin_token(make_account("new@example.com", email_verified_at=None), "confirm")
         args = {
             "client_id": db.session.scalar(select(Client.id).where(Client.account_id == account.id)),
             "invoice_id": payment.invoice_id,
@@ -111,6 +113,8 @@ def world(redis_server, mail_sink, tmp_path_factory):
             "token": invoice.public_token,
             "reset": reset,
             "verify": verify,
+            "signin": signin,
+            "confirm": confirm,
             "kind": "level1",
             "channel": "email",
             "language": "en",
@@ -158,6 +162,10 @@ def _url(rule, endpoint, args):
         args = dict(args, token=args["reset"])
     if endpoint == "verify.confirm":
         args = dict(args, token=args["verify"])
+    if endpoint == "auth.signin_link":
+        args = dict(args, token=args["signin"])
+    if endpoint == "auth.confirm_email":
+        args = dict(args, token=args["confirm"])
     return _ARG.sub(lambda m: str(args[m.group(1)]), rule) + QUERIES.get(endpoint, "").format(**args)
 
 

@@ -152,7 +152,7 @@ def _states(app, invoice_id):
 
 def _owner_unverified(app, auth, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(verify=False)
+    auth.register_unconfirmed()
     with app.app_context():
         account = _account()
         account.language = "en"
@@ -272,7 +272,7 @@ def test_previews_to_the_owners_own_address_work_unverified_and_are_capped(
 
 def test_a_link_works_once(app, client, auth, sink, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(verify=False)
+    auth.register_unconfirmed()
     path = _link(sink)
     assert _follow(client, path).status_code == 302
     with app.app_context():
@@ -285,7 +285,7 @@ def test_a_link_works_once(app, client, auth, sink, fixed_now):
 
 def test_an_expired_link_is_refused(app, client, auth, sink, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(verify=False)
+    auth.register_unconfirmed()
     path = _link(sink)
     fixed_now(at(2026, 11, 7, 10) + timedelta(seconds=1))
     for response in (client.get(path), client.form(path)):
@@ -297,7 +297,7 @@ def test_an_expired_link_is_refused(app, client, auth, sink, fixed_now):
 
 def test_a_tampered_link_is_refused(app, client, auth, sink, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(verify=False)
+    auth.register_unconfirmed()
     path = _link(sink)
     token = path.rsplit("/", 1)[1]
     changed = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
@@ -312,10 +312,10 @@ def test_a_tampered_link_is_refused(app, client, auth, sink, fixed_now):
 
 def test_one_accounts_link_confirms_that_account_only(app, client, auth, sink, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(email="alice@example.com", verify=False)
+    auth.register_unconfirmed(email="alice@example.com")
     alice_path = _link(sink, "alice@example.com")
     auth.logout()
-    auth.register(email="bob@example.com", verify=False)  # Bob is logged in now
+    auth.register_unconfirmed(email="bob@example.com")  # Bob is logged in now
     with app.app_context():
         alice, bob = _account("alice@example.com"), _account("bob@example.com")
         # Alice's token with Bob's id (signed with the app's own secret: the worst case)
@@ -334,7 +334,7 @@ def test_one_accounts_link_confirms_that_account_only(app, client, auth, sink, f
 
 def test_a_link_mailed_to_a_former_address_is_refused(app, client, auth, sink, fixed_now):
     fixed_now(at(2026, 11, 4, 10))
-    auth.register(verify=False)
+    auth.register_unconfirmed()
     path = _link(sink)
     with app.app_context():
         _account().email = "someone-else@example.com"

@@ -1,14 +1,15 @@
 """Settings: the business profile, and the account (password, email, export, delete)."""
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
-from flask_babel import format_decimal
+from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from .. import clock
+from .. import clock, loginguard
 from ..export import delete_account, export_zip
-from ..extensions import db
+from ..extensions import db, limiter
 from ..forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -60,6 +61,33 @@ def profile():
     return render("settings/profile.html", form=form, status=422 if form.errors else 200)
 
 
+def _account_key():
+    return f"account:{getattr(current_user, 'id', None)}"
+
+
+def _password_check_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def current_password_error(password: str, wrong: str) -> str | None:
+    """Check the logged-in owner's password under the same back-off as logins (per
+    account and per IP): a stolen session cannot guess it to take the account over.
+    The error to show, or None when it is right."""
+    subjects = (("account", str(current_user.id)), ("ip", get_remote_address()))
+    lock = loginguard.locked(*subjects)
+    if lock:
+        return ngettext(
+            "Too many wrong passwords. Try again in %(num)d minute.",
+            "Too many wrong passwords. Try again in %(num)d minutes.",
+            lock.minutes(),
+        )
+    if not current_user.check_password(password):
+        loginguard.failed(*subjects)
+        return wrong
+    loginguard.clear("account", str(current_user.id))
+    return None
+
+
 def _account_page(status=200, **forms):
     return render(
         "settings/account.html",
@@ -79,15 +107,18 @@ def account():
 
 @bp.route("/account/password", methods=["POST"])
 @login_required
+@limiter.limit(_password_check_limit, key_func=_account_key)
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if not current_user.check_password(form.current.data):
-            form.current.errors.append(_("This is not your current password."))
+        error = current_password_error(form.current.data, _("This is not your current password."))
+        if error:
+            form.current.errors.append(error)
         else:
             current_user.set_password(form.password.data)
-            # Other sessions (a lost phone…) are logged out; this one continues.
-            current_user.session_version += 1
+            # Other sessions (a lost phone, a stolen cookie…) are logged out; this one
+            # continues with the new token.
+            current_user.rotate_session()
             db.session.commit()
             login_user(current_user._get_current_object(), remember=True)
             flash(_("Password changed. Your other sessions are logged out."), "success")
@@ -97,6 +128,7 @@ def change_password():
 
 @bp.route("/account/email", methods=["POST"])
 @login_required
+@limiter.limit(_password_check_limit, key_func=_account_key)
 def change_email():
     form = ChangeEmailForm()
     if form.validate_on_submit():
@@ -104,8 +136,9 @@ def change_email():
         taken = db.session.scalar(
             select(Account.id).where(Account.email == email, Account.id != current_user.id)
         )
-        if not current_user.check_password(form.current.data):
-            form.current.errors.append(_("This is not your current password."))
+        error = current_password_error(form.current.data, _("This is not your current password."))
+        if error:
+            form.current.errors.append(error)
         elif taken:
             form.email.errors.append(_("Another account already uses this email."))
         else:
@@ -132,14 +165,17 @@ def export():
 
 @bp.route("/account/delete", methods=["POST"])
 @login_required
+@limiter.limit(_password_check_limit, key_func=_account_key)
 def delete():
     form = DeleteAccountForm()
     if form.validate_on_submit():
-        if current_user.check_password(form.current.data):
+        wrong = _("This is not your password: nothing was deleted.")
+        error = current_password_error(form.current.data, wrong)
+        if error is None:
             account = current_user._get_current_object()
             logout_user()
             delete_account(account)
             flash(_("Your account and all its data are deleted."), "info")
             return redirect(url_for("auth.login"))
-        form.current.errors.append(_("This is not your password: nothing was deleted."))
+        form.current.errors.append(error)
     return _account_page(status=422, delete_form=form)
