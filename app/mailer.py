@@ -141,6 +141,22 @@ class BadAddress(ValueError):
     not an address at all): the message is not sent."""
 
 
+# Everything that means "this message did not go": the mail server refused or
+# could not be reached, or an address cannot be written. Every sender catches
+# exactly these (a sender that caught fewer turned a refused address into a 500).
+SEND_ERRORS = (smtplib.SMTPException, OSError, UnicodeError, BadAddress)
+
+
+def sendable(value: str) -> bool:
+    """Whether an address typed in a form can be written on the wire (the forms
+    refuse the others with a message rather than fail when mail goes out)."""
+    try:
+        address(value)
+    except BadAddress:
+        return False
+    return True
+
+
 def render_email(name: str, **context) -> str:
     """A template of an email, rendered without Flask's page machinery (context
     processors for pages, signals): an email reads only what it is given, the
@@ -170,17 +186,22 @@ def display_name(text, limit: int = 200) -> str:
 
 def address(value: str) -> Address:
     """An ``Address`` for a bare address (``name@example.com``), ASCII on the wire:
-    the domain in IDNA (a ``UnicodeError`` when the IDNA codec refuses it); a
-    non-ASCII local part would need SMTPUTF8, so it is refused the same way."""
+    the domain in IDNA. :class:`BadAddress` when it cannot go: not an address, a
+    domain the IDNA codec refuses, or a non-ASCII local part (that would need
+    SMTPUTF8)."""
     value = str(value or "").strip()
     if not value.isprintable() or " " in value:
         raise BadAddress(f"not an address: {value!r}")
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         raise BadAddress(f"not an address: {value!r}")
-    local.encode("ascii")  # UnicodeEncodeError: an address SMTP cannot carry
+    if not local.isascii():  # it would need SMTPUTF8, which we do not ask for
+        raise BadAddress(f"not an address SMTP can carry: {value!r}")
     if not domain.isascii():
-        domain = domain.encode("idna").decode("ascii")
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as error:
+            raise BadAddress(f"not a domain IDNA can write: {value!r}") from error
     try:
         return Address(addr_spec=f"{local}@{domain}")
     except (HeaderParseError, IndexError, ValueError) as error:
@@ -253,7 +274,7 @@ def build(mail: Mail) -> EmailMessage:
     ``text/plain``, or ``multipart/alternative`` (text, then HTML); the HTML with
     its inline images (the QR code) in ``multipart/related``, referenced by
     ``cid:``; real attachments (PDFs) make the whole ``multipart/mixed``.
-    Raises ``UnicodeError`` or :class:`BadAddress` for an address that cannot go.
+    Raises :class:`BadAddress` for an address that cannot go.
     """
     message = EmailMessage(policy=POLICY)
     message["Subject"] = one_line(mail.subject)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import smtplib
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -475,7 +474,7 @@ def notify_owner(invoice: Invoice, answer: ClientAnswer) -> bool:
     try:
         # The owner did not ask for this one: auto-generated (RFC 3834).
         mailer.send(mailer.compose(subject, [account.email], text, auto_submitted=True))
-    except (smtplib.SMTPException, OSError, UnicodeError, mailer.BadAddress) as error:
+    except mailer.SEND_ERRORS as error:
         log.warning("client answer %s: owner not emailed: %s", answer.id, error)
         return False
     return True

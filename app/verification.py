@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import smtplib
 from dataclasses import dataclass
 
 from flask import current_app, render_template
@@ -111,7 +110,7 @@ def send_verification(account: Account) -> bool:
         subject = _("Confirm your email address for Relance")
     try:
         mailer.send(mailer.compose(subject, [account.email], text, html))
-    except (smtplib.SMTPException, OSError, UnicodeEncodeError) as error:
+    except mailer.SEND_ERRORS as error:
         log.warning("account %s: verification link not sent: %s", account.id, error)
         return False
     return True

@@ -4,7 +4,6 @@ periodic tick and ``flask reminders tick`` both run it."""
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -178,11 +177,11 @@ def send_digests() -> int:
         db.session.commit()  # hold no transaction (no SQLite write lock) during SMTP
         try:
             mailer.send(message)
-        except (OSError, smtplib.SMTPException):
-            continue  # the mail server is down: tomorrow's tick tries again
-        except (UnicodeError, mailer.BadAddress):
+        except mailer.BadAddress:
             log.warning("account %s: digest not sent, its address cannot be written", account_id)
             continue
+        except mailer.SEND_ERRORS:
+            continue  # the mail server is down: tomorrow's tick tries again
         db.session.execute(update(Account).where(Account.id == account_id).values(digest_sent_on=today))
         db.session.commit()
         sent += 1

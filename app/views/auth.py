@@ -6,7 +6,6 @@ same page, the same message and the same work (one password hash) either way.
 
 import hashlib
 import hmac
-import smtplib
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -125,7 +124,7 @@ def _send(account, template, **context):
         subject = _SUBJECTS[template]()
     try:
         mailer.send(mailer.compose(subject, [account.email], text))
-    except (smtplib.SMTPException, OSError) as error:
+    except mailer.SEND_ERRORS as error:
         # The same answer either way (it must not tell whether a mail was due); the
         # owner can ask again, or for a reset link, once the mail server answers.
         current_app.logger.warning("auth mail %s not sent: %s", template, error)

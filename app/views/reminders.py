@@ -3,7 +3,6 @@ timeline, and "Send by email"."""
 
 from __future__ import annotations
 
-import smtplib
 import uuid
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from .. import clock, invoicing
+from .. import clock, invoicing, mailer
 from ..auth_setup import get_invoice
 from ..extensions import db, limiter
 from ..forms import ConfirmForm, InvoiceEmailForm, ReminderSettingsForm
@@ -202,7 +201,9 @@ def preview():
         abort(400)
     try:
         send_preview(current_user)
-    except (smtplib.SMTPException, OSError):
+    except mailer.BadAddress:
+        message, status = _("Your address cannot receive this email: check it in Settings."), 422
+    except mailer.SEND_ERRORS:
         message, status = _("The mail server could not be reached. Try again in a moment."), 503
     else:
         message = _("Preview sent to %(email)s", email=current_user.email)
