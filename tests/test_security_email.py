@@ -312,3 +312,25 @@ def test_the_password_reset_reads_right(app, fixed_now, raw_sink, client):
     assert display_name(message) == "Relance"
     assert message["Auto-Submitted"] is None  # asked for by the person who reads it
     assert message["Message-ID"] and message["Date"]
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("compta@atelier-moreau.fr", True),
+        ("compta@bücher.example", True),  # the domain goes out in IDNA
+        ("élise@atelier-moreau.fr", False),  # would need SMTPUTF8
+        ("compta@" + "é" * 70 + ".fr", False),  # IDNA refuses it (a label over 63)
+        ("compta@example.fr\r\nBcc: x@evil.test", False),
+        ("compta example.fr", False),
+        ("", False),
+    ],
+)
+def test_one_rule_says_which_addresses_our_mail_can_carry(value, ok):
+    from app import forms, mailer
+
+    assert mailer.sendable(value) is ok
+    if not ok:  # the forms and imports read addresses with this rule
+        assert not forms.is_email_address(value)
+        with pytest.raises(mailer.BadAddress):
+            mailer.address(value)
