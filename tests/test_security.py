@@ -237,3 +237,14 @@ def test_unknown_page_is_a_friendly_404(client, auth):
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_the_limiter_flag_create_app_resets_still_exists():
+    """create_app clears Flask-Limiter's private ``_storage_dead`` (one Limiter serves
+    every app of a process, an outage seen by one app is not the next one's): an
+    upgrade that renames it would make that line a silent no-op."""
+    import inspect
+
+    from flask_limiter import Limiter
+
+    assert "self._storage_dead" in inspect.getsource(Limiter)
