@@ -99,7 +99,9 @@ BUILDERS = [
 
 @pytest.mark.parametrize("source", BUILDERS)
 def test_texts_and_numbers_built_by_doubling_are_refused_within_a_second(source):
-    assert "too" in refused_within_a_second(source, {})
+    message = refused_within_a_second(source, {})
+    # {% filter %} blocks are refused outright (their output would skip the value marking).
+    assert "too" in message or "{% filter %}" in message
 
 
 class _Exhausting:

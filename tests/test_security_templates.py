@@ -105,6 +105,22 @@ def test_placeholder_values_are_escaped_and_get_no_markup():
     assert HOSTILE_NAME in seen_text(html)
 
 
+def test_the_converters_private_markers_cannot_be_written_in_a_template():
+    # Jinja decodes "\ue000" in a literal: an owner could hand the converter its own
+    # markers (a value turned into owner text, so bold and links, or a block repeated).
+    escaped = "".join(f"\\u{ord(c):04x}" for c in "\ue000**x https://a.test**\ue001\ue0020\ue003")
+    html = sandbox.render(
+        "{{ '" + escaped + "' }} {{ client_name }}", {"client_name": HOSTILE_NAME}, html=True
+    )
+    assert_only_our_markup(html)
+    assert "<strong>" not in html and "<a " not in html
+    # {% filter %} output does not pass through the value marking: refused.
+    with pytest.raises(TemplateProblem):
+        sandbox.render(
+            "{% filter join('x') %}{{ client_name }}{% endfilter %}", {"client_name": "A"}, html=True
+        )
+
+
 def test_the_tiny_markup_paragraphs_breaks_bold_and_links():
     from app.documents import ownertext
 

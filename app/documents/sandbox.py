@@ -506,6 +506,13 @@ def _check_tree(tree: nodes.Template) -> None:
         if isinstance(node, nodes.Const) and isinstance(node.value, int):
             if node.value.bit_length() > MAX_INT_BITS:
                 raise TemplateProblem(_("A number in this template is too large."), node.lineno)
+        if isinstance(node, nodes.Const) and isinstance(node.value, str):
+            # "\ue000" in a literal is decoded by the lexer: the converter's private
+            # markers can come from no text of the owner's.
+            node.value = ownertext.strip_markers(node.value)
+        if isinstance(node, nodes.FilterBlock):
+            # Its output reaches the page without _finalize (which marks values).
+            raise TemplateProblem(_("{% filter %} blocks are not available in templates."), node.lineno)
         todo.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
