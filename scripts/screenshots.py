@@ -148,7 +148,9 @@ def build_app(folder: Path):
         invoicing.log(invoice, "invoice_created")
         invoicing.mark_sent(invoice, "post", clock.now() - timedelta(days=38))
         # An account with nothing yet: the empty states.
-        empty = Account(email=EMPTY_EMAIL, business_name="Atelier Neuf", language="fr")
+        empty = Account(
+            email=EMPTY_EMAIL, business_name="Atelier Neuf", language="fr", email_verified_at=clock.now()
+        )
         empty.set_password(DEMO_PASSWORD)
         db.session.add(empty)
         db.session.commit()
