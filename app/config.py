@@ -78,12 +78,15 @@ class Defaults:
     # A Redis that does not answer costs a login half a second, not a hang.
     RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     LOGIN_RATE_LIMIT = "10 per minute"
-    # Emails sent to one address from the logged-out pages (registration, sign-in link).
+    # Emails sent to one address from the logged-out pages (registration, sign-in link,
+    # password reset): app/views/auth.py's _mail_caps.
     AUTH_MAIL_RATE_LIMIT = "3 per hour"
     AUTH_MAIL_IP_RATE_LIMIT = "20 per hour"
     CONFIRM_LINK_MAX_AGE = 3 * 24 * 3600
     SIGNIN_LINK_MAX_AGE = 30 * 60
     PASSWORD_RESET_MAX_AGE = 3600
-    EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600  # the link mailed at registration
+    # The /verify link (app/verification.py), mailed after a change of email in Settings
+    # or by the banner's "Resend the link"; registration mails CONFIRM_LINK_MAX_AGE's.
+    EMAIL_VERIFY_MAX_AGE = 3 * 24 * 3600
     INVOICES_PER_PAGE = 25
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024

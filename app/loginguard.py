@@ -10,6 +10,8 @@ success (a guesser would log in to an account of their own in between).
 Times come from app/clock.py. The counts live in Redis so every web process sees
 them; when Redis does not answer they live in this process's memory (as
 Flask-Limiter's in-memory fallback does): logins go on, and so do the limits.
+A storage URI that is not Redis's (``memory://``, as the benchmarks use) counts in
+memory from the start.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import current_app
 from redis import Redis
@@ -31,6 +34,8 @@ PREFIX = "relance:loginguard:"
 FORGET_AFTER = 24 * 3600
 # While Redis is down, try it again this often (monotonic seconds, not the clock).
 REDIS_RETRY = 2.0
+# The URI schemes Redis.from_url reads; any other storage counts in memory.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 # Records kept in memory while Redis is down, at most.
 MEMORY_CAP = 100_000
 
@@ -69,12 +74,16 @@ class _Store:
     """Failure records ``(count, last failure epoch)`` in Redis, or in memory."""
 
     def __init__(self, url):
-        self.redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.redis = None
+        if urlsplit(url).scheme in REDIS_SCHEMES:
+            self.redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.memory: dict[str, tuple[int, float]] = {}
         self.lock = threading.Lock()
         self.down_since: float | None = None
 
     def _use_redis(self) -> bool:
+        if self.redis is None:
+            return False
         return self.down_since is None or time.monotonic() - self.down_since > REDIS_RETRY
 
     def _failed(self, error):

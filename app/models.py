@@ -176,8 +176,10 @@ class Account(ScalarDefaults, UserMixin, db.Model):
     fees_legal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Day (account time zone) of the last "failed or unknown reminders" digest.
     digest_sent_on: Mapped[date | None] = mapped_column(Date, nullable=True)
-    # When the owner proved the address is theirs (the link mailed at registration).
-    # Nothing goes to a third party before (issue 14: Relance is no open relay).
+    # When the owner proved the current address is theirs (the registration link, an
+    # emailed sign-in link, a password reset, or the /verify link mailed after a
+    # change of email); None again when the address changes. Nothing goes to a third
+    # party meanwhile (issue 14: Relance is no open relay), see app/verification.py.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 

@@ -1,11 +1,16 @@
 """The owner proves the address is theirs (issue 14: Relance is no open relay).
 
-A link mailed at registration carries a token signed with the app's secret: it
-names the account and a digest of its address, and expires
-(``EMAIL_VERIFY_MAX_AGE``). It works once: following it sets
-``email_verified_at``, and a token whose account is already confirmed, or whose
-address has changed since, is refused. Until then nothing goes to a client
-(app/reminders/gate.py); what waited goes at the next pass once confirmed.
+A new account is confirmed by the link mailed at registration (app/views/auth.py,
+``auth.confirm_email``). This module's link is for an owner who is signed in
+while unconfirmed: after changing the account's email in Settings, or from the
+banner's "Resend the link". Its token is signed with the app's secret
+(app/tokens.py), names the account and a digest of its address, and expires
+(``EMAIL_VERIFY_MAX_AGE``). It works once: following it confirms, and a token
+whose account is already confirmed, or whose address has changed since, is
+refused. Until the address is confirmed nothing goes to a client
+(app/reminders/gate.py). Every way of confirming (this link, the registration
+link, an emailed sign-in link, a password reset) goes through ``confirm`` and
+``release``, so what waited goes at once.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from dataclasses import dataclass
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
+from redis.exceptions import RedisError
 
-from . import clock, mailer
+from . import clock, mailer, tokens
 from .extensions import db
 from .models import Account
 from .reminders import gate
+from .reminders.dispatch import enqueue_ready
 from .urls import external_url
 
 log = logging.getLogger(__name__)
@@ -33,18 +40,8 @@ EXPIRED = "expired"
 USED = "used"  # already confirmed
 
 
-class _ClockSigner(TimestampSigner):
-    # Token age is measured on app/clock.py, like every other time in Relance.
-    def get_timestamp(self):
-        return int(clock.now().timestamp())
-
-
-class _ClockSerializer(URLSafeTimedSerializer):
-    default_signer = _ClockSigner
-
-
 def _serializer():
-    return _ClockSerializer(current_app.config["SECRET_KEY"], salt="email-verify")
+    return tokens.serializer("email-verify")
 
 
 def _address_digest(email: str) -> str:
@@ -96,6 +93,20 @@ def confirm(account: Account) -> list[int]:
     commits). Returns the ids of the emails to clients that were waiting."""
     account.email_verified_at = clock.now()
     return gate.release_unverified(account.id)
+
+
+def confirm_and_release(account: Account) -> list[int]:
+    """Confirm the address, commit, and queue what waited for it at once (when
+    Redis does not answer, the next tick queues it from the database). Returns
+    the ids released. Every path that proves the mailbox calls this."""
+    released = confirm(account)
+    db.session.commit()
+    if released:
+        try:
+            enqueue_ready(released)
+        except RedisError:  # the next tick queues them from the database
+            log.warning("account %s: %d released emails left for the next tick", account.id, len(released))
+    return released
 
 
 def send_verification(account: Account) -> bool:

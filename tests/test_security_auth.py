@@ -127,6 +127,9 @@ def test_registering_an_existing_address_answers_like_a_new_one_and_warns_its_ow
     new = auth.register(email=OWNER, business="Studio Lumière", verify=False)
     assert hashes == {"check": 0, "generate": 1}
     [confirmation] = sink.to(OWNER)
+    _message, link = link_in(sink, OWNER, "/register/confirm/")
+    client.form(link)  # confirmed (unconfirmed, see the test after next)
+    client.form("/logout")
     sink.clear()
     again = auth.register(email=OWNER, password="the attacker's choice", business="Evil", verify=False)
     assert hashes == {"check": 0, "generate": 2}, "an existing address costs one hash too"
@@ -463,3 +466,101 @@ def test_with_redis_down_flask_limiter_still_caps(app_on_own_redis, own_redis, s
     for _ in range(3):
         assert login(client, NOBODY, "guess").status_code == 422
     assert login(client, NOBODY, "guess").status_code == 429
+
+
+# --- Review findings (sec-fix) -------------------------------------------------------------------
+
+
+def test_forgot_password_answers_the_same_when_the_mail_server_refuses(app, client, owner, sink):
+    sink.handler.reply_to_data = "421 try again later"
+    known = client.form("/password/forgot", {"email": OWNER})
+    unknown = client.form("/password/forgot", {"email": NOBODY})
+    assert known.status_code == unknown.status_code == 302
+    assert known.headers["Location"] == unknown.headers["Location"]
+
+
+def test_forgot_password_flashes_the_same_on_a_refusal_as_for_nobody(app, client, owner, sink):
+    sink.handler.reply_to_data = "554 no"
+    known = client.form("/password/forgot", {"email": OWNER}, follow_redirects=True)
+    unknown = client.form("/password/forgot", {"email": NOBODY}, follow_redirects=True)
+    assert known.status_code == unknown.status_code == 200
+    assert "a reset link is on its way" in known.get_data(as_text=True)
+    assert page_of(known) == page_of(unknown)
+
+
+def test_reset_links_are_not_a_mail_cannon(app, client, owner, sink):
+    for _ in range(3):
+        assert client.form("/password/forgot", {"email": OWNER}).status_code == 302
+    assert client.form("/password/forgot", {"email": OWNER}).status_code == 429
+    assert len(sink.to(OWNER)) == 3
+    # The reset email still carries its HTML part.
+    assert sink.to(OWNER)[0].get_body(preferencelist=("html",)) is not None
+
+
+def test_reset_links_are_capped_per_ip_too(app, client, owner, sink):
+    app.config["AUTH_MAIL_IP_RATE_LIMIT"] = "2 per hour"
+    assert client.form("/password/forgot", {"email": OWNER}).status_code == 302
+    assert client.form("/password/forgot", {"email": "a@example.com"}).status_code == 302
+    assert client.form("/password/forgot", {"email": "b@example.com"}).status_code == 429
+
+
+def test_registering_again_while_unconfirmed_mails_a_fresh_confirmation(app, client, auth, sink):
+    first = auth.register(email=OWNER, verify=False)
+    sink.clear()
+    again = auth.register(email=OWNER, password="another one 123", verify=False)
+    assert page_of(first) == page_of(again)
+    message, link = link_in(sink, OWNER, "/register/confirm/")
+    assert message["Subject"] == "Confirm your address to start with Relance"
+    assert client.form(link).headers["Location"] == "/today"
+    with app.app_context():
+        assert db.session.scalar(select(Account)).email_verified_at is not None
+
+
+def test_the_login_page_offers_an_emailed_sign_in_link(app, client, auth, sink):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/login/link"' in page
+    form = client.get("/login/link")
+    assert form.status_code == 200
+    assert "Email me a sign-in link" in form.get_data(as_text=True)
+    # An unconfirmed owner gets in (and confirmed) that way.
+    auth.register(email=OWNER, verify=False)
+    sink.clear()
+    client.form("/login/link", {"email": OWNER})
+    _message, link = link_in(sink, OWNER, "/login/link/")
+    assert client.form(link).headers["Location"] == "/today"
+    with app.app_context():
+        assert db.session.scalar(select(Account)).email_verified_at is not None
+
+
+def test_a_dead_link_points_to_the_emailed_sign_in_link(app, client):
+    page = client.get("/login/link/nonsense")
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "Email me a sign-in link" in text and "Forgot your password?" in text
+    assert "Log in with your password" not in text
+
+
+def test_a_memory_storage_uri_does_not_break_logins(app, client, owner, fixed_now):
+    fixed_now(NOW)
+    app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    app.extensions.pop("loginguard", None)
+    assert login(client, OWNER).headers["Location"] == "/today"
+    client.form("/logout")
+    for _ in range(5):
+        assert login(client, OWNER, "guess").status_code == 422
+    assert login(client, OWNER).status_code == 429, "the back-off counts in memory"
+
+
+def test_one_serializer_on_the_clock_for_every_link(app):
+    from app import tokens, verification
+    from app.views import auth as auth_views
+
+    assert not hasattr(auth_views, "_ClockSerializer")
+    assert not hasattr(verification, "_ClockSerializer")
+    with app.test_request_context():
+        clock.set_now(clock.now() - timedelta(days=10))
+        old = tokens.serializer("x").dumps({"a": 1})
+        clock.set_now(None)
+        with pytest.raises(Exception, match="age"):
+            tokens.serializer("x").loads(old, max_age=3600)

@@ -13,12 +13,12 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from .. import clock, loginguard, mailer
+from .. import loginguard, mailer, tokens, verification
 from ..extensions import db, limiter
 from ..forms import (
     ForgotPasswordForm,
@@ -73,10 +73,26 @@ def _sent_mail(response):
     return response.status_code == 200
 
 
+def _redirected(response):
+    # The same for the forms that answer an email request with a redirect.
+    return response.status_code == 302
+
+
+def _mail_caps(sent=_sent_mail):
+    """The caps of every logged-out page that emails an address: per address and
+    per IP (``AUTH_MAIL_RATE_LIMIT``, ``AUTH_MAIL_IP_RATE_LIMIT``), counting only
+    the answers for which ``sent`` is true."""
+
+    def decorate(view):
+        view = limiter.limit(_mail_limit, key_func=_email_key, methods=["POST"], deduct_when=sent)(view)
+        return limiter.limit(_mail_ip_limit, methods=["POST"], deduct_when=sent)(view)
+
+    return decorate
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_mail_ip_limit, methods=["POST"], deduct_when=_sent_mail)
-@limiter.limit(_mail_limit, key_func=_email_key, methods=["POST"], deduct_when=_sent_mail)
+@_mail_caps(_sent_mail)
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -87,7 +103,12 @@ def register():
         if existing is not None:
             # The work of a new account (one hash), a warning to the owner, nothing created.
             generate_password_hash(form.password.data, method="scrypt")
-            _send_someone_registered(existing)
+            if existing.email_verified_at is None:
+                # Not confirmed yet (a lost or expired link): "log in here" cannot
+                # work for it, a fresh confirmation link does.
+                _send_confirmation(existing)
+            else:
+                _send_someone_registered(existing)
         else:
             language = request.accept_languages.best_match(("fr", "en"), default="fr")
             account = Account(
@@ -115,15 +136,19 @@ _SUBJECTS = {
     "emails/register_confirm.txt": lambda: _("Confirm your address to start with Relance"),
     "emails/register_exists.txt": lambda: _("Someone tried to register with your address"),
     "emails/signin_link.txt": lambda: _("Your Relance sign-in link"),
+    "emails/password_reset.txt": lambda: _("Reset your Relance password"),
 }
 
 
-def _send(account, template, **context):
+def _send(account, template, html=None, **context):
+    """Mail ``template`` (and the ``html`` template, when given) to the account,
+    quietly: a mail that did not go changes no answer."""
     with force_locale(account.language):
         text = render_template(template, account=account, **context)
+        html_part = render_template(html, account=account, **context) if html else None
         subject = _SUBJECTS[template]()
     try:
-        mailer.send(mailer.compose(subject, [account.email], text))
+        mailer.send(mailer.compose(subject, [account.email], text, html_part))
     except mailer.SEND_ERRORS as error:
         # The same answer either way (it must not tell whether a mail was due); the
         # owner can ask again, or for a reset link, once the mail server answers.
@@ -194,11 +219,14 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@bp.route("/login/link", methods=["POST"])
-@limiter.limit(_mail_ip_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 302)
-@limiter.limit(_mail_limit, key_func=_email_key, methods=["POST"], deduct_when=lambda r: r.status_code == 302)
+@bp.route("/login/link", methods=["GET", "POST"])
+@_mail_caps(_redirected)
 def send_signin_link():
     form = SignInLinkForm()
+    if request.method == "GET":
+        # The login page's "Email me a sign-in link": the way in without the
+        # password, also for an owner whose address is not confirmed yet.
+        return render_template("auth/signin_request.html", form=form)
     if not form.validate_on_submit():
         return render_template("auth/locked.html", form=form, minutes=None), 422
     account = find_account(form.email.data)
@@ -219,11 +247,11 @@ def _link_page(purpose, token, max_age):
         return render_template("auth/link_invalid.html"), 400
     form = SignInForm()
     if request.method == "POST" and form.validate_on_submit():
-        # The link proved the mailbox: the address is confirmed and its failures
-        # forgotten; the new token makes the link single-use.
-        if account.email_verified_at is None:
-            account.email_verified_at = clock.now()
+        # The link proved the mailbox: the address is confirmed (what waited for it
+        # goes) and its failures forgotten; the new token makes the link single-use.
         account.rotate_session()
+        if account.email_verified_at is None:
+            verification.confirm_and_release(account)
         db.session.commit()
         loginguard.clear("address", account.email)
         logout_user()
@@ -248,18 +276,8 @@ def signin_link(token):
     return _link_page("signin", token, current_app.config["SIGNIN_LINK_MAX_AGE"])
 
 
-class _ClockSigner(TimestampSigner):
-    # Token age is measured on app/clock.py, like every other time in Relance.
-    def get_timestamp(self):
-        return int(clock.now().timestamp())
-
-
-class _ClockSerializer(URLSafeTimedSerializer):
-    default_signer = _ClockSigner
-
-
 def _serializer(salt="password-reset"):
-    return _ClockSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return tokens.serializer(salt)
 
 
 def _password_fingerprint(account):
@@ -313,17 +331,14 @@ def account_from_signin_token(token, purpose, max_age):
 @bp.route("/password/forgot", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @limiter.limit(_login_limit, key_func=_email_key, methods=["POST"])
+@_mail_caps(_redirected)
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         account = find_account(form.email.data)
         if account:
             link = external_url("auth.reset_password", token=reset_token(account))
-            with force_locale(account.language):
-                text = render_template("emails/password_reset.txt", account=account, link=link)
-                html = render_template("emails/password_reset.html", account=account, link=link)
-                subject = _("Reset your Relance password")
-            mailer.send(mailer.compose(subject, [account.email], text, html))
+            _send(account, "emails/password_reset.txt", html="emails/password_reset.html", link=link)
         # Same answer whether or not the address has an account.
         flash(
             _("If an account uses this address, a reset link is on its way. It works for one hour."),
@@ -344,7 +359,7 @@ def reset_password(token):
         account.set_password(form.password.data)
         account.rotate_session()
         if account.email_verified_at is None:
-            account.email_verified_at = clock.now()  # the link proved the mailbox
+            verification.confirm_and_release(account)  # the link proved the mailbox
         db.session.commit()
         loginguard.clear("address", account.email)
         logout_user()

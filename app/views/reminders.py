@@ -28,6 +28,7 @@ from ..reminders.sending import default_invoice_email, send_preview
 from ..reminders.timeline import REASON_TEXT, invoice_email, invoice_timeline, step_label
 from ..reminders.workflows import group_due, relevel_waiting
 from . import redirect_to, render
+from .keys import account_key
 from .sendnotice import flash_waiting
 
 bp = Blueprint("reminders", __name__)
@@ -190,7 +191,7 @@ def _offsets_from(form, action):
 
 
 def _preview_key():
-    return f"preview:{current_user.get_id()}" if current_user.is_authenticated else "preview:anon"
+    return account_key("preview")
 
 
 @bp.route("/settings/reminders/preview", methods=["POST"])

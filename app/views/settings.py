@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from .. import clock, loginguard
+from .. import clock, loginguard, verification
 from ..export import delete_account, export_zip
 from ..extensions import db, limiter
 from ..forms import (
@@ -20,6 +20,7 @@ from ..forms import (
 from ..models import Account
 from ..reminders import gate, limits, planning
 from . import render
+from .keys import account_key
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -62,7 +63,7 @@ def profile():
 
 
 def _account_key():
-    return f"account:{getattr(current_user, 'id', None)}"
+    return account_key("account")
 
 
 def _password_check_limit():
@@ -141,10 +142,28 @@ def change_email():
             form.current.errors.append(error)
         elif taken:
             form.email.errors.append(_("Another account already uses this email."))
-        else:
-            current_user.email = email
-            db.session.commit()
+        elif email == current_user.email:
             flash(_("Email changed to %(email)s.", email=email), "success")
+            return redirect(url_for("settings.account"))
+        else:
+            # The new address is not proved yet: nothing goes to a client until its
+            # owner follows the link mailed there (app/verification.py). Other
+            # sessions are logged out; this one continues with the new token.
+            account = current_user._get_current_object()
+            account.email = email
+            account.email_verified_at = None
+            account.rotate_session()
+            db.session.commit()
+            login_user(account, remember=True)
+            verification.send_verification(account)
+            flash(
+                _(
+                    "Email changed to %(email)s. Open the link we sent there to confirm it: "
+                    "until then nothing is sent to your clients.",
+                    email=email,
+                ),
+                "success",
+            )
             return redirect(url_for("settings.account"))
     return _account_page(status=422, email_form=form)
 

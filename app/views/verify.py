@@ -4,13 +4,12 @@ the link again (the banner on every page while unconfirmed). app/verification.py
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user, login_required
-from redis.exceptions import RedisError
+from flask_login import current_user, login_required, logout_user
 
 from .. import verification
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..forms import ConfirmForm
-from ..reminders.dispatch import enqueue_ready
+from .keys import account_key
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
@@ -27,7 +26,7 @@ def _refused(problem):
 
 
 def _resend_key():
-    return f"verify-resend:{current_user.get_id()}"
+    return account_key("verify-resend")
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -41,13 +40,12 @@ def confirm(token):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template("verify/confirm.html", form=form, account=outcome.account)
-    released = verification.confirm(outcome.account)
-    db.session.commit()
+    if current_user.is_authenticated and current_user.id != outcome.account.id:
+        # Another account's link: whoever is signed in here is not who it confirms,
+        # and must not read "your address is confirmed" about their own.
+        logout_user()
+    released = verification.confirm_and_release(outcome.account)
     if released:
-        try:
-            enqueue_ready(released)
-        except RedisError:  # the next tick queues them from the database
-            pass
         flash(
             ngettext(
                 "Address confirmed: %(num)d email to your clients that was waiting is on its way.",
