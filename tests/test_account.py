@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import zipfile
 from datetime import date
 
@@ -85,7 +86,7 @@ def test_change_password_refuses_with_the_reason_next_to_the_field(client, auth,
 # --- Email --------------------------------------------------------------------------------
 
 
-def test_change_email_changes_the_login(client, auth, owner):
+def test_change_email_changes_the_login(client, auth, owner, sink):
     response = client.form(
         "/settings/account/email", {"email": "New.Address@Example.com", "current": PASSWORD}
     )
@@ -94,6 +95,11 @@ def test_change_email_changes_the_login(client, auth, owner):
     assert "Email changed to new.address@example.com." in page
     auth.logout()
     assert auth.login(email="owner@example.com").status_code == 422
+    # The new address logs in once confirmed (the link mailed there).
+    assert auth.login(email="NEW.address@example.com").status_code == 422
+    [message] = sink.to("new.address@example.com")
+    link = re.search(r"https?://[^/\s]+(/verify/\S+)", message.get_body(("plain",)).get_content()).group(1)
+    assert client.form(link).status_code == 302
     assert auth.login(email="NEW.address@example.com").status_code == 302
 
 
