@@ -504,16 +504,26 @@ def test_reset_links_are_capped_per_ip_too(app, client, owner, sink):
     assert client.form("/password/forgot", {"email": "b@example.com"}).status_code == 429
 
 
-def test_registering_again_while_unconfirmed_mails_a_fresh_confirmation(app, client, auth, sink):
-    first = auth.register(email=OWNER, verify=False)
+def _choose_a_password_through(client, sink, password):
+    _message, link = link_in(sink, OWNER, "/password/reset/")
+    response = client.form(link, {"password": password, "confirm": password})
+    assert response.status_code == 302
+
+
+def test_registering_again_while_unconfirmed_mails_a_link_to_choose_the_password(app, client, auth, sink):
+    # A stranger registered the address first, with a password of their choosing.
+    first = auth.register(email=OWNER, password="the stranger's 123", verify=False)
     sink.clear()
-    again = auth.register(email=OWNER, password="another one 123", verify=False)
+    again = auth.register(email=OWNER, password="the owner's own 123", verify=False)
     assert page_of(first) == page_of(again)
-    message, link = link_in(sink, OWNER, "/register/confirm/")
-    assert message["Subject"] == "Confirm your address to start with Relance"
-    assert client.form(link).headers["Location"] == "/today"
+    # The mailbox's owner gets no plain sign-in (the stranger's password would then
+    # open the account they use): a link to choose the password, which confirms.
+    _choose_a_password_through(client, sink, "the owner's own 123")
     with app.app_context():
         assert db.session.scalar(select(Account)).email_verified_at is not None
+    auth.logout()
+    assert auth.login(email=OWNER, password="the stranger's 123").status_code == 422
+    assert auth.login(email=OWNER, password="the owner's own 123").status_code == 302
 
 
 def test_the_login_page_offers_an_emailed_sign_in_link(app, client, auth, sink):
@@ -522,14 +532,16 @@ def test_the_login_page_offers_an_emailed_sign_in_link(app, client, auth, sink):
     form = client.get("/login/link")
     assert form.status_code == 200
     assert "Email me a sign-in link" in form.get_data(as_text=True)
-    # An unconfirmed owner gets in (and confirmed) that way.
-    auth.register(email=OWNER, verify=False)
+    # An unconfirmed address gets in that way too, by choosing its password (the one
+    # set at registration may be a stranger's): the link confirms it.
+    auth.register(email=OWNER, password="the stranger's 123", verify=False)
     sink.clear()
     client.form("/login/link", {"email": OWNER})
-    _message, link = link_in(sink, OWNER, "/login/link/")
-    assert client.form(link).headers["Location"] == "/today"
+    _choose_a_password_through(client, sink, "the owner's own 123")
     with app.app_context():
         assert db.session.scalar(select(Account)).email_verified_at is not None
+    auth.logout()
+    assert auth.login(email=OWNER, password="the stranger's 123").status_code == 422
 
 
 def test_a_dead_link_points_to_the_emailed_sign_in_link(app, client):

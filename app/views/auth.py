@@ -104,9 +104,10 @@ def register():
             # The work of a new account (one hash), a warning to the owner, nothing created.
             generate_password_hash(form.password.data, method="scrypt")
             if existing.email_verified_at is None:
-                # Not confirmed yet (a lost or expired link): "log in here" cannot
-                # work for it, a fresh confirmation link does.
-                _send_confirmation(existing)
+                # Not confirmed yet: whoever registered first chose its password, and
+                # that may not be the mailbox's owner. The mailbox gets a link to
+                # choose a password (which also confirms), never a plain sign-in.
+                _send_reset(existing)
             else:
                 _send_someone_registered(existing)
         else:
@@ -158,6 +159,11 @@ def _send(account, template, html=None, **context):
 def _send_confirmation(account):
     link = external_url("auth.confirm_email", token=signin_token(account, "confirm"))
     _send(account, "emails/register_confirm.txt", link=link)
+
+
+def _send_reset(account):
+    link = external_url("auth.reset_password", token=reset_token(account))
+    _send(account, "emails/password_reset.txt", html="emails/password_reset.html", link=link)
 
 
 def _send_someone_registered(account):
@@ -230,7 +236,9 @@ def send_signin_link():
     if not form.validate_on_submit():
         return render_template("auth/locked.html", form=form, minutes=None), 422
     account = find_account(form.email.data)
-    if account is not None:
+    if account is not None and account.email_verified_at is None:
+        _send_reset(account)  # see register(): an unconfirmed account's password may be a stranger's
+    elif account is not None:
         link = external_url("auth.signin_link", token=signin_token(account, "signin"))
         _send(account, "emails/signin_link.txt", link=link)
     # Same answer whether or not the address has an account.
@@ -337,8 +345,7 @@ def forgot_password():
     if form.validate_on_submit():
         account = find_account(form.email.data)
         if account:
-            link = external_url("auth.reset_password", token=reset_token(account))
-            _send(account, "emails/password_reset.txt", html="emails/password_reset.html", link=link)
+            _send_reset(account)
         # Same answer whether or not the address has an account.
         flash(
             _("If an account uses this address, a reset link is on its way. It works for one hour."),
