@@ -576,3 +576,14 @@ def test_one_serializer_on_the_clock_for_every_link(app):
         clock.set_now(None)
         with pytest.raises(Exception, match="age"):
             tokens.serializer("x").loads(old, max_age=3600)
+
+
+def test_a_reset_link_mailed_before_a_change_of_email_stops_working(app, client, owner, sink):
+    sink.clear()
+    client.form("/password/forgot", {"email": OWNER})
+    _message, link = link_in(sink, OWNER, "/password/reset/")
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        account.email = "new.address@example.com"
+        db.session.commit()
+    assert client.get(link).status_code == 400

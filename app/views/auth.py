@@ -289,9 +289,10 @@ def _serializer(salt="password-reset"):
 
 
 def _password_fingerprint(account):
-    # Changes with the password, so each link works once; a digest, so the link
+    # Changes with the password, so each link works once, and with the address, so
+    # a link mailed to a former address stops working; a digest, so the link
     # carries nothing of the hash itself.
-    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{account.password_hash}\n{account.email}".encode()).hexdigest()[:16]
 
 
 def reset_token(account):
