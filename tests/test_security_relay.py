@@ -6,7 +6,6 @@ Real Redis, real SMTP sink, the real tick and burst worker (as tests/test_engine
 """
 
 import re
-import threading
 from collections import Counter
 from datetime import date, timedelta
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import Account, Client, Reminder
-from app.reminders import dispatch, gate, limits
+from app.reminders import gate, limits
 
 from .factories import make_account, make_client, make_invoice
 from .test_engine import CLIENT, at, run_worker, tick_and_work
@@ -546,33 +545,12 @@ def test_racing_workers_never_send_past_the_limit(app, sink):
     """Two ticks sending inline and two worker processes race for 60 due reminders
     of one account with a limit of 25: exactly 25 go, the others wait, none twice.
     (On the real clock, as tests/test_engine_faults.py: the workers read it too.)"""
-    from .test_engine_faults import due_now_invoices, worker_process
+    from .test_engine_faults import due_now_invoices, race_ticks_and_workers
 
     app.config["REMINDER_PDF"] = False
     app.config["RELANCE_DAILY_SEND_LIMIT"] = 25
     due_now_invoices(app, 60)
-    errors = []
-
-    def run(inline):
-        try:
-            with app.app_context():
-                dispatch.tick(inline=inline)
-        except Exception as error:  # surfaced by the assertion below
-            errors.append(error)
-
-    queued = threading.Thread(target=run, args=(False,))
-    queued.start()
-    queued.join()
-    workers = [worker_process(app, sink.port) for _ in range(2)]
-    inline = [threading.Thread(target=run, args=(True,)) for _ in range(2)]
-    for thread in inline:
-        thread.start()
-    for thread in inline:
-        thread.join()
-    for process in workers:
-        _, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr.decode()[-2000:]
-    assert errors == []
+    race_ticks_and_workers(app, sink)
     recipients = [m["X-Rcpt-To"] for m in sink.messages]
     assert len(recipients) == len(set(recipients)) == 25
     with app.app_context():
